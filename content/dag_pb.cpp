@@ -1,0 +1,1 @@
+#include "content/dag_pb.hpp"

@@ -1,0 +1,1 @@
+#include "content/encoding.hpp"

@@ -1,0 +1,1 @@
+#include "content/hamt.hpp"

@@ -1,0 +1,1 @@
+#include "content/importer.hpp"

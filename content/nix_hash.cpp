@@ -1,0 +1,1 @@
+#include "content/nix_hash.hpp"

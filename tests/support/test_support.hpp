@@ -1,0 +1,66 @@
+// Helpers shared by the test suite: where things are, scratch directories,
+// deterministic data, and running the srcgate binary.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "content/bytes.hpp"
+
+namespace srcgate::test {
+
+// The project's source tree, and the shared/ folder beside it (fixtures, notes).
+std::filesystem::path source_dir();
+std::filesystem::path shared_dir();
+std::filesystem::path fixture(std::string_view relative);  // under shared/fixtures/gateway-conformance
+// The built srcgate binary.
+std::filesystem::path srcgate_binary();
+
+content::Bytes read_file(const std::filesystem::path& path);
+void write_file(const std::filesystem::path& path, content::ByteView data);
+
+// A fresh directory under $TMPDIR, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(std::string_view name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// kubo's deterministic test data (test/cli/testutils/random_deterministic.go):
+// the ChaCha20 keystream with key sha256(seed), 96-bit zero nonce, counter 0.
+// Streams `size` bytes to `sink` in slices of at most `slice` bytes.
+class DeterministicStream {
+ public:
+  explicit DeterministicStream(std::string_view seed);
+  ~DeterministicStream();
+  DeterministicStream(const DeterministicStream&) = delete;
+  DeterministicStream& operator=(const DeterministicStream&) = delete;
+  // Fills `out` with the next out.size() keystream bytes.
+  void fill(std::span<std::uint8_t> out);
+
+ private:
+  struct Ctx;
+  Ctx* ctx_;
+};
+content::Bytes deterministic_bytes(std::string_view seed, std::size_t size);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Runs argv (argv[0] is looked up in PATH unless it has a '/') with no stdin,
+// capturing both streams. Fails the test if the process cannot be started.
+CommandResult run_command(const std::vector<std::string>& argv);
+
+}  // namespace srcgate::test
