@@ -66,6 +66,10 @@ class FileImporter {
   void flush_chunk();
   void emit_leaf(ByteView chunk);
   PendingLink commit_node(std::vector<PendingLink>& children);
+  // Bytes reserved at the front of chunk_ for a dag-pb leaf's header (0 for raw leaves).
+  std::size_t leaf_prefix() const;
+  // Capacity of chunk_: prefix, one chunk, and a dag-pb leaf's trailer.
+  std::size_t chunk_capacity() const;
 
   ImportProfile profile_;
   BlockSink sink_;
