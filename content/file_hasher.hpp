@@ -1,8 +1,9 @@
 // Computes everything srcgate knows a file by, in one pass over its bytes: the
 // four file digests (md5, sha1, sha256, sha512) and the UnixFS DAG (root CID
-// and blocks) of an import profile. The digests run on a worker thread beside
-// the importer, so on two cores the pass costs about one sha256 of wall time
-// more than the slowest digest rather than the sum of all five.
+// and blocks) of an import profile. sha1, sha256 and sha512 run on a worker
+// thread while the calling thread runs the importer and md5, so on two cores
+// the pass costs about half the sum of the five hashes (four digests plus the
+// importer's block sha256) rather than all of it.
 // Thread-safety: one FileHasher per file, driven by one thread; the block sink
 // is called on the driving thread.
 #pragma once
