@@ -26,11 +26,17 @@ struct CarHeader {
 // section larger than kMaxBlockSize is an error naming the byte offset of the
 // section; after an error the reader is done. finish() reports a stream cut off
 // mid-header or mid-section as Errc::truncated.
+// Header: DAG-CBOR {roots: [tag 42 bytes(0x00 + CID)], version: 1}, keys in
+// either order, minimal CBOR heads, no other keys; version != 1 (e.g. CARv2)
+// is Errc::unsupported; headers larger than kMaxBlockSize are Errc::too_large.
+// Complete sections inside a fed slice are parsed in place (no copy); only a
+// section split across feed() calls is buffered.
 class CarReader {
  public:
   struct Handler {
     std::function<Result<void>(const CarHeader&)> on_header;
     // `offset` is where the section (its length varint) starts in the stream.
+    // `block` is valid only during the call. Either callback may be empty.
     std::function<Result<void>(const Cid&, ByteView block, std::uint64_t offset)> on_block;
   };
 
@@ -38,13 +44,20 @@ class CarReader {
   Result<void> feed(ByteView data);
   Result<void> finish();
 
+  // Stream offset of the first byte not yet parsed (the start of a buffered
+  // partial header or section).
   std::uint64_t offset() const { return offset_; }
 
  private:
-  Result<void> parse();
+  // Handles one complete frame (header or section) whose payload follows a
+  // length varint, starting at stream offset `at`.
+  Result<void> frame(ByteView payload, std::uint64_t at);
+  Result<void> fail(Error e);
+  // Rejects a frame length above the limit, or a zero-length section.
+  Result<void> check_length(std::uint64_t len) const;
   Handler handler_;
-  Bytes buffer_;            // unparsed bytes, at most one section
-  std::uint64_t offset_ = 0;  // stream offset of buffer_[0]
+  Bytes buffer_;              // unparsed bytes, at most one section
+  std::uint64_t offset_ = 0;  // stream offset of buffer_[0] (the next unparsed byte)
   bool header_done_ = false;
   bool failed_ = false;
 };
