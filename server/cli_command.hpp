@@ -1,0 +1,47 @@
+// The command-line front end's shared pieces: the table of subcommands
+// (`srcgate <command> [args]`), the dispatcher over it, the exit codes every
+// command uses, and text helpers for machine-readable output.
+// Thread-safety: free functions over caller-owned data; dispatch() runs on the
+// calling thread and writes only to the streams it is given.
+#pragma once
+
+#include <iosfwd>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace srcgate::server {
+
+// Exit statuses shared by every command.
+inline constexpr int kExitOk = 0;       // everything asked for was done
+inline constexpr int kExitFailure = 1;  // some input could not be processed
+inline constexpr int kExitUsage = 2;    // bad command line (unknown option, value or command)
+
+// A subcommand. `run` receives the arguments after the command name and writes
+// its normal output to `out`, diagnostics to `err`; it returns an exit status.
+// It handles its own `--help`. Start-up exceptions escape to dispatch().
+struct Command {
+  std::string_view name;
+  std::string_view summary;  // one line, shown by `srcgate --help`
+  int (*run)(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+};
+
+// Runs `srcgate` with argv: `--help`/`-h` and `--version`/`-V` at the top
+// level, else looks argv[1] up in `commands` and runs it. An unknown command or
+// no command is a usage error (kExitUsage). An exception escaping a command is
+// reported as one line "srcgate <command>: <what>" on `err` and gives
+// kExitFailure.
+int dispatch(std::span<const Command> commands, int argc, const char* const* argv,
+             std::ostream& out, std::ostream& err);
+
+// "srcgate <version>", as `srcgate --version` prints it.
+std::string version_line();
+
+// Returns `bytes` unchanged when it is well-formed UTF-8; otherwise a copy in
+// which every byte that does not belong to a well-formed UTF-8 sequence is
+// replaced by U+FFFD (EF BF BD). Used for file names in JSON output, which must
+// be valid UTF-8 whatever the file system holds.
+std::string to_valid_utf8(std::string_view bytes);
+
+}  // namespace srcgate::server
