@@ -48,6 +48,13 @@ Result<ParsedHash> decode_by_length(std::string_view body, HashAlgo algo, bool s
   if (!bytes) {
     return make_error(Errc::malformed, name + " hash " + what + ": " + bytes.error().message);
   }
+  // A base64 text of the right length can still hold a byte too many (44
+  // characters without '=' are 33 bytes).
+  if (bytes->size() != n) {
+    return make_error(Errc::malformed, name + " hash " + what + " decodes to " +
+                                           std::to_string(bytes->size()) + " bytes; " + name +
+                                           " needs " + std::to_string(n));
+  }
   return ParsedHash{Digest(algo, *bytes), enc};
 }
 

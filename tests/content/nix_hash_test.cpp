@@ -190,3 +190,14 @@ TEST_CASE("parse_nix_hash errors") {
     bad("sha256:", std::nullopt);
   }
 }
+
+// Regression (fuzz/regressions/nix_hash/base64-unpadded-decodes-to-33-bytes):
+// 44 base64 characters without '=' decode to 33 bytes, one more than sha256.
+TEST_CASE("unpadded 44-character base64 is not a sha256 [regression]") {
+  auto r = parse_nix_hash("e3b0c96fb92427ae41e4649b934ca495991b7852b855", HashAlgo::sha256);
+  REQUIRE_FALSE(r.has_value());
+  INFO(r.error().message);
+  CHECK(r.error().message.find("decodes to 33 bytes") != std::string::npos);
+  CHECK_FALSE(parse_nix_hash("sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFUA", std::nullopt)
+                  .has_value());
+}
