@@ -1,0 +1,357 @@
+// RocksDbEngine: the KvEngine of the production store, one column family per
+// Table. Design notes (measurements in bench/README.md, section "Store"):
+//
+// - blocks: integrated BlobDB (enable_blob_files). Values of min_blob_size
+//   (4 KiB) and more live in blob files, so compactions move keys, not
+//   megabytes. Blob compression: none. Source tarballs are already
+//   compressed; measured on this machine with the store bench
+//   (`bench/store-bench.sh compression`, 256 MiB of .gz/.xz/.deb files from
+//   /usr/share): none 1.000 of the input on disk, LZ4 0.999, ZSTD 0.995, at a
+//   lower import rate for both (numbers in bench/README.md); not worth the CPU.
+// - blob garbage collection is on (without it deleted blobs are never
+//   reclaimed: proxies-perf.md §3.3 measured 2x space). Eviction deletes the
+//   least recently used files, whose blobs sit mostly in the oldest blob
+//   files, so an age cutoff of 0.5 lets ordinary compactions drop whole old
+//   files; the force threshold 0.5 schedules compactions for the oldest files
+//   once half of them is garbage. gc() (CompactMode::full) compacts with
+//   blob_garbage_collection_policy kForce and age cutoff 1.0, which relocates
+//   every live blob, so disk usage falls to about the live data.
+// - blob and write-buffer sizes scale with the cap (max_size / 16, between
+//   4 and 64 MiB): space comes back in pieces small compared to the cap.
+// - durability: small writes go through the WAL without fsync (a process
+//   crash loses nothing; the OS keeps the WAL). Large imports write their
+//   blocks without the WAL (bulk) and sync_bulk() flushes them before the
+//   logged commit; atomic_flush keeps each block and its pending marker
+//   (same batch, two column families) together in every flush, so crash
+//   recovery finds a marker for every block a crash left behind.
+// - index tables hold hashes and counters: no compression, bloom filters for
+//   point lookups, small write buffers.
+#include "storage/rocksdb_store.hpp"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <system_error>
+
+#include "storage/indexed_store.hpp"
+#include "storage/kv_engine.hpp"
+
+namespace srcgate::storage {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::array<std::string, kTableCount> kCfNames = {rocksdb::kDefaultColumnFamilyName,
+                                                       "blocks",
+                                                       "refs",
+                                                       "files",
+                                                       "links",
+                                                       "names",
+                                                       "lru",
+                                                       "sources",
+                                                       "pending"};
+
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+rocksdb::Slice slice(content::ByteView b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+bool contains(const std::string& haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// Maps a RocksDB status to a storage error; `what` says what was being done.
+Error from_status(const rocksdb::Status& s, const fs::path& dir, std::string_view what) {
+  std::string text = s.ToString();
+  if (s.IsNoSpace() || contains(text, "No space left on device")) {
+    return make_error(Errc::no_space, "store is full: " + std::string(what) + " in " +
+                                          dir.string() + " failed: " + text);
+  }
+  if (s.IsIOError() &&
+      (contains(text, "lock file") || contains(text, "/LOCK") || contains(text, "lock hold"))) {
+    return make_error(Errc::busy, "the store at " + dir.string() +
+                                      " is in use by another process (" + text + ")");
+  }
+  if (s.IsCorruption()) {
+    return make_error(Errc::corruption, std::string(what) + " in " + dir.string() + ": " + text);
+  }
+  if (s.IsInvalidArgument() && contains(text, "does not exist")) {
+    return make_error(Errc::not_found, "no store at " + dir.string() + ": " + text);
+  }
+  return make_error(Errc::io_error, std::string(what) + " in " + dir.string() + ": " + text);
+}
+
+class RocksDbBatch final : public KvBatch {
+ public:
+  explicit RocksDbBatch(const std::vector<rocksdb::ColumnFamilyHandle*>& cfs) : cfs_(cfs) {}
+  void put(Table t, std::string_view key, content::ByteView value) override {
+    // WriteBatch::Put fails only for keys or values over 4 GiB.
+    std::ignore = batch_.Put(cfs_[static_cast<std::size_t>(t)], slice(key), slice(value));
+  }
+  void del(Table t, std::string_view key) override {
+    std::ignore = batch_.Delete(cfs_[static_cast<std::size_t>(t)], slice(key));
+  }
+  std::size_t bytes() const override { return batch_.GetDataSize(); }
+  bool empty() const override { return batch_.Count() == 0; }
+  rocksdb::WriteBatch& rep() { return batch_; }
+
+ private:
+  const std::vector<rocksdb::ColumnFamilyHandle*>& cfs_;
+  rocksdb::WriteBatch batch_;
+};
+
+class RocksDbEngine final : public KvEngine {
+ public:
+  static Result<std::unique_ptr<RocksDbEngine>> open(const RocksDbOptions& o) {
+    std::unique_ptr<RocksDbEngine> e(new RocksDbEngine(o));
+    if (auto r = e->open_db(); !r) return r.error();
+    return e;
+  }
+
+  ~RocksDbEngine() override {
+    if (!db_) return;
+    for (auto* cf : cfs_) std::ignore = db_->DestroyColumnFamilyHandle(cf);
+    // Close() reports background errors that we can no longer act on.
+    std::ignore = db_->Close();
+    delete db_;
+  }
+
+  std::string describe() const override { return "rocksdb store at " + o_.dir.string(); }
+
+  std::unique_ptr<KvBatch> new_batch() override { return std::make_unique<RocksDbBatch>(cfs_); }
+
+  Result<void> write(KvBatch& batch, WriteMode mode) override {
+    resume_if_needed();
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = mode == WriteMode::bulk && o_.bulk_without_wal;
+    auto s = db_->Write(wo, &static_cast<RocksDbBatch&>(batch).rep());
+    if (!s.ok()) return failed(s, "writing");
+    if (wo.disableWAL) unsynced_bulk_ = true;
+    return {};
+  }
+
+  Result<void> sync_bulk() override {
+    if (!unsynced_bulk_.exchange(false)) return {};
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    std::vector<rocksdb::ColumnFamilyHandle*> cfs = {cf(Table::blocks), cf(Table::pending)};
+    auto s = db_->Flush(fo, cfs);
+    if (!s.ok()) {
+      unsynced_bulk_ = true;
+      return failed(s, "flushing imported blocks");
+    }
+    return {};
+  }
+
+  Result<std::optional<std::string>> get(Table t, std::string_view key) override {
+    rocksdb::PinnableSlice value;
+    auto s = db_->Get(rocksdb::ReadOptions(), cf(t), slice(key), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return from_status(s, o_.dir, "reading");
+    return std::optional<std::string>(value.ToString());
+  }
+
+  Result<bool> get_into(Table t, std::string_view key, content::Bytes& out) override {
+    rocksdb::PinnableSlice value;
+    auto s = db_->Get(rocksdb::ReadOptions(), cf(t), slice(key), &value);
+    if (s.IsNotFound()) return false;
+    if (!s.ok()) return from_status(s, o_.dir, "reading a block");
+    auto* p = reinterpret_cast<const std::uint8_t*>(value.data());
+    out.assign(p, p + value.size());
+    return true;
+  }
+
+  Result<bool> contains(Table t, std::string_view key) override {
+    // With blob files a point lookup reads the value too; RocksDB 7.8 has no
+    // cheaper exact existence check (KeyMayExist can say yes wrongly).
+    rocksdb::PinnableSlice value;
+    auto s = db_->Get(rocksdb::ReadOptions(), cf(t), slice(key), &value);
+    if (s.IsNotFound()) return false;
+    if (!s.ok()) return from_status(s, o_.dir, "reading");
+    return true;
+  }
+
+  Result<void> scan(Table t, std::string_view from, const Visitor& visit) override {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = t != Table::blocks;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(t)));
+    for (it->Seek(slice(from)); it->Valid(); it->Next()) {
+      auto k = it->key();
+      auto v = it->value();
+      if (!visit(std::string_view(k.data(), k.size()),
+                 content::ByteView(reinterpret_cast<const std::uint8_t*>(v.data()), v.size()))) {
+        break;
+      }
+    }
+    if (!it->status().ok()) return from_status(it->status(), o_.dir, "scanning");
+    return {};
+  }
+
+  Result<void> compact(CompactMode mode) override {
+    resume_if_needed();
+    rocksdb::CompactRangeOptions cro;
+    cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+    cro.allow_write_stall = true;
+    if (mode == CompactMode::full) {
+      rocksdb::FlushOptions fo;
+      fo.wait = true;
+      auto s = db_->Flush(fo, cfs_);
+      if (!s.ok()) return failed(s, "flushing before compaction");
+      for (auto* handle : cfs_) {
+        if (handle == cf(Table::blocks)) continue;
+        s = db_->CompactRange(cro, handle, nullptr, nullptr);
+        if (!s.ok()) return failed(s, "compacting the index");
+      }
+      cro.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+      cro.blob_garbage_collection_age_cutoff = 1.0;
+    }
+    auto s = db_->CompactRange(cro, cf(Table::blocks), nullptr, nullptr);
+    if (!s.ok()) return failed(s, "compacting blocks");
+    return {};
+  }
+
+  Result<std::uint64_t> disk_bytes() override {
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(o_.dir, ec)) {
+      std::error_code size_ec;
+      if (entry.is_regular_file(size_ec)) {
+        auto n = entry.file_size(size_ec);
+        if (!size_ec) total += n;  // a file deleted while we list is simply gone
+      }
+    }
+    if (ec) {
+      return make_error(Errc::io_error, "listing " + o_.dir.string() + ": " + ec.message());
+    }
+    return total;
+  }
+
+  Result<void> tune(std::uint64_t max_size) override {
+    std::uint64_t piece =
+        max_size == 0 ? kMaxPiece : std::clamp(max_size / 16, kMinPiece, kMaxPiece);
+    auto s = db_->SetOptions(cf(Table::blocks), {{"write_buffer_size", std::to_string(piece)},
+                                                 {"blob_file_size", std::to_string(piece)}});
+    if (!s.ok()) return from_status(s, o_.dir, "setting buffer sizes");
+    return {};
+  }
+
+ private:
+  static constexpr std::uint64_t kMinPiece = 4ull << 20;
+  static constexpr std::uint64_t kMaxPiece = 64ull << 20;
+
+  explicit RocksDbEngine(const RocksDbOptions& o) : o_(o) {}
+
+  rocksdb::ColumnFamilyHandle* cf(Table t) const { return cfs_[static_cast<std::size_t>(t)]; }
+
+  Error failed(const rocksdb::Status& s, std::string_view what) {
+    Error e = from_status(s, o_.dir, what);
+    // After a background error (no space) RocksDB refuses writes until
+    // Resume(); try it before the next write, once space may be free again.
+    if (e.code == Errc::no_space || e.code == Errc::io_error) needs_resume_ = true;
+    return e;
+  }
+
+  void resume_if_needed() {
+    if (!needs_resume_.exchange(false)) return;
+    // If space is still short, the write that follows reports it.
+    std::ignore = db_->Resume();
+  }
+
+  Result<void> open_db() {
+    std::error_code ec;
+    if (o_.create_if_missing) {
+      fs::create_directories(o_.dir, ec);
+      if (ec) {
+        return make_error(Errc::io_error, "cannot create " + o_.dir.string() + ": " + ec.message());
+      }
+    } else if (!fs::exists(o_.dir / "CURRENT", ec)) {
+      return make_error(Errc::not_found, "no store at " + o_.dir.string());
+    }
+
+    rocksdb::DBOptions db;
+    db.create_if_missing = o_.create_if_missing;
+    db.create_missing_column_families = true;
+    db.max_background_jobs = 2;
+    db.atomic_flush = true;
+    db.max_total_wal_size = 64ull << 20;
+    db.keep_log_file_num = 3;
+    db.max_log_file_size = 1ull << 20;
+    db.stats_dump_period_sec = 0;
+    db.stats_persist_period_sec = 0;
+    db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+
+    auto cache = rocksdb::NewLRUCache(32ull << 20);
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = cache;
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.cache_index_and_filter_blocks = true;
+    table.pin_l0_filter_and_index_blocks_in_cache = true;
+
+    rocksdb::ColumnFamilyOptions index;
+    index.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    index.compression = rocksdb::kNoCompression;
+    index.write_buffer_size = 4ull << 20;
+    index.target_file_size_base = 8ull << 20;
+    index.max_bytes_for_level_base = 32ull << 20;
+
+    rocksdb::ColumnFamilyOptions blocks = index;
+    blocks.write_buffer_size = kMaxPiece;
+    blocks.max_write_buffer_number = 4;
+    blocks.enable_blob_files = true;
+    blocks.min_blob_size = o_.min_blob_size;
+    blocks.blob_file_size = kMaxPiece;
+    switch (o_.blob_compression) {
+      case BlobCompression::none:
+        blocks.blob_compression_type = rocksdb::kNoCompression;
+        break;
+      case BlobCompression::lz4:
+        blocks.blob_compression_type = rocksdb::kLZ4Compression;
+        break;
+      case BlobCompression::zstd:
+        blocks.blob_compression_type = rocksdb::kZSTD;
+        break;
+    }
+    blocks.enable_blob_garbage_collection = true;
+    blocks.blob_garbage_collection_age_cutoff = 0.5;
+    blocks.blob_garbage_collection_force_threshold = 0.5;
+    blocks.blob_compaction_readahead_size = 2ull << 20;
+
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (std::size_t i = 0; i < kTableCount; ++i) {
+      descriptors.emplace_back(kCfNames[i],
+                               static_cast<Table>(i) == Table::blocks ? blocks : index);
+    }
+    auto s = rocksdb::DB::Open(db, o_.dir.string(), descriptors, &cfs_, &db_);
+    if (!s.ok()) {
+      db_ = nullptr;
+      return from_status(s, o_.dir, "opening");
+    }
+    return {};
+  }
+
+  RocksDbOptions o_;
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
+  std::atomic<bool> unsynced_bulk_{false};
+  std::atomic<bool> needs_resume_{false};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BlockStore>> open_rocksdb_store(const RocksDbOptions& options) {
+  auto engine = RocksDbEngine::open(options);
+  if (!engine) return engine.error();
+  auto store = IndexedStore::open(std::move(*engine), options.store);
+  if (!store) return store.error();
+  return std::unique_ptr<BlockStore>(std::move(*store));
+}
+
+}  // namespace srcgate::storage
