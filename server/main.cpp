@@ -5,6 +5,7 @@
 
 #include "server/cli_command.hpp"
 #include "server/hash_command.hpp"
+#include "server/store_commands.hpp"
 
 namespace {
 
@@ -12,6 +13,22 @@ constexpr std::array kCommands = {
     srcgate::server::Command{
         "hash", "print the size, root CID and md5/sha1/sha256/sha512 of files (JSON lines)",
         &srcgate::server::run_hash_command},
+    srcgate::server::Command{"import", "store files and print their hash lines",
+                             &srcgate::server::run_import_command},
+    srcgate::server::Command{"import-car", "verify and store the blocks of CAR files",
+                             &srcgate::server::run_import_car_command},
+    srcgate::server::Command{"export-car", "write the CAR of a stored DAG to standard output",
+                             &srcgate::server::run_export_car_command},
+    srcgate::server::Command{"pin", "protect stored files from eviction",
+                             &srcgate::server::run_pin_command},
+    srcgate::server::Command{"unpin", "let eviction remove files again",
+                             &srcgate::server::run_unpin_command},
+    srcgate::server::Command{"stats", "print the store's size and counts (JSON)",
+                             &srcgate::server::run_stats_command},
+    srcgate::server::Command{"gc", "evict to the low watermark and reclaim disk space now",
+                             &srcgate::server::run_gc_command},
+    srcgate::server::Command{"verify", "re-hash every stored block and check the index",
+                             &srcgate::server::run_verify_command},
 };
 
 }  // namespace
