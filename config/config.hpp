@@ -1,0 +1,123 @@
+// The configuration of `srcgate serve`: one struct, loaded once at start-up
+// from, in increasing precedence, built-in defaults, a TOML file, SRCGATE_*
+// environment variables and command-line flags, then validated as a whole.
+// Every problem is a ConfigError whose what() is one line naming the key, the
+// problem and where the value came from:
+//   config: listen: expected HOST:PORT, got 'abc' (from SRCGATE_LISTEN)
+//
+// Keys (TOML name = env SRCGATE_<NAME uppercased> = flag of `serve`):
+//   listen            "HOST:PORT", "[V6]:PORT" or ":PORT"; default 0.0.0.0:8080 (a LAN
+//                     service: all interfaces; use 127.0.0.1:8080 for a local-only cache)
+//   data_dir          store directory (--data); default config::default_data_dir()
+//   threads           I/O threads, 1..1024; default std::thread::hardware_concurrency()
+//   base_path         URL prefix such as "/cache"; default "" (none)
+//   max_connections   open client connections, 1..1000000; default 4096
+//   max_header_bytes  request line + headers, 1 KiB..1 MiB; default 16 KiB
+//   idle_timeout      keep-alive wait for the next request; default 60s
+//   read_timeout      to receive a request's headers; default 30s
+//   write_timeout     for each write of a response to make progress; default 30s
+//   shutdown_grace    how long running responses may go on after SIGTERM; default 10s
+//   admin_token       bearer token of /api/v1/; default "" (admin API disabled)
+//   max_size          store size limit; default 0 (no limit)
+//   log_format        access log lines: "text" (logfmt) or "json"; default "text"
+// Plus `config` (env SRCGATE_CONFIG, flag --config): the TOML file to read; none
+// by default. Sizes are integers (bytes) or strings with a unit: B, KB/MB/GB/TB
+// (powers of 1000), KiB/MiB/GiB/TiB or K/M/G/T (powers of 1024). Durations are
+// integers (seconds) or strings with a unit: ms, s, m, h ("30s", "500ms").
+// Unknown keys in the file are errors; unknown SRCGATE_* variables are ignored;
+// an empty environment variable counts as unset.
+//
+// Thread-safety: pure functions over values, apart from load_config's reading
+// of the file it is told to read.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace srcgate::config {
+
+enum class LogFormat { text, json };
+
+struct ListenAddress {
+  std::string host = "0.0.0.0";  // a literal address or a host name; IPv6 without brackets
+  std::uint16_t port = 8080;     // 0: any free port (tests)
+  // "0.0.0.0:8080", "[::1]:8080".
+  std::string to_string() const;
+  friend bool operator==(const ListenAddress&, const ListenAddress&) = default;
+};
+
+struct Config {
+  ListenAddress listen;
+  std::filesystem::path data_dir;
+  unsigned threads = 1;
+  std::string base_path;  // "" or "/a/b": leading '/', no trailing '/'
+  std::size_t max_connections = 4096;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds read_timeout{30'000};
+  std::chrono::milliseconds write_timeout{30'000};
+  std::chrono::milliseconds shutdown_grace{10'000};
+  std::string admin_token;
+  std::uint64_t max_size = 0;
+  LogFormat log_format = LogFormat::text;
+  std::optional<std::filesystem::path> config_file;  // the file that was read, if any
+  friend bool operator==(const Config&, const Config&) = default;
+};
+
+// A start-up error in the configuration. what() is the whole one-line message.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string key, const std::string& message)
+      : std::runtime_error(message), key_(std::move(key)) {}
+  const std::string& key() const { return key_; }  // "listen", or "config" for the file
+
+ private:
+  std::string key_;
+};
+
+// Everything load_config reads, so that tests can state it.
+struct ConfigSources {
+  // Command-line values by TOML key name ("listen", "data_dir", "config", ...),
+  // as text. The serve command maps its flags (--data, --base-path) to keys.
+  std::map<std::string, std::string> flags;
+  // Environment variables by name; only SRCGATE_* and, for the default data
+  // directory, XDG_DATA_HOME and HOME are read.
+  std::map<std::string, std::string> env;
+  // Effective uid is 0 (default data directory /var/lib/srcgate).
+  bool root = false;
+  // When set, used as the TOML file's contents instead of reading the file
+  // named by `config` (which then only names it in messages; "<inline>" if
+  // none). For tests.
+  std::optional<std::string> file_text;
+  // std::thread::hardware_concurrency() unless a test states it.
+  unsigned hardware_threads = 0;
+};
+
+// The defaults, for the given environment (data_dir) and thread count.
+Config default_config(const ConfigSources& sources);
+
+// Builds the configuration from `sources` (defaults < file < env < flags) and
+// validates it. Throws ConfigError for the first problem found.
+Config load_config(const ConfigSources& sources);
+
+// The process environment as a map (for ConfigSources::env).
+std::map<std::string, std::string> environment_map();
+
+// Parsers of the value syntaxes, exposed for tests and flags. Each returns
+// nullopt when `text` does not fit the syntax.
+std::optional<ListenAddress> parse_listen_address(std::string_view text);
+std::optional<std::uint64_t> parse_size(std::string_view text);
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+// The effective configuration as TOML, for logging and `serve --print-config`:
+// load_config reads it back to the same Config, except that a set admin_token
+// is shown as "<set>", never in clear.
+std::string to_toml(const Config& config);
+
+}  // namespace srcgate::config

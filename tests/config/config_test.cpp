@@ -1,0 +1,361 @@
+#include "config/config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "tests/support/test_support.hpp"
+
+using namespace srcgate::config;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A user with a home directory on a 4-thread machine, nothing else set.
+ConfigSources base_sources() {
+  ConfigSources s;
+  s.env = {{"HOME", "/home/ci"}, {"PATH", "/usr/bin"}};
+  s.hardware_threads = 4;
+  return s;
+}
+
+// The defaults for base_sources(), written out field by field.
+Config expected_defaults() {
+  Config c;
+  c.listen = ListenAddress{"0.0.0.0", 8080};
+  c.data_dir = "/home/ci/.local/share/srcgate";
+  c.threads = 4;
+  c.base_path = "";
+  c.max_connections = 4096;
+  c.max_header_bytes = 16384;
+  c.idle_timeout = 60s;
+  c.read_timeout = 30s;
+  c.write_timeout = 30s;
+  c.shutdown_grace = 10s;
+  c.admin_token = "";
+  c.max_size = 0;
+  c.log_format = LogFormat::text;
+  c.config_file = std::nullopt;
+  return c;
+}
+
+std::string error_of(const ConfigSources& s) {
+  try {
+    load_config(s);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  FAIL("load_config accepted the sources");
+  return {};
+}
+
+const char* kFullFile = R"(# every key
+listen = "127.0.0.1:9090"
+data_dir = "/srv/srcgate"
+threads = 8
+base_path = "/cache/"
+max_connections = 100
+max_header_bytes = "32KiB"
+idle_timeout = 5
+read_timeout = "1500ms"
+write_timeout = "2m"
+shutdown_grace = "0s"
+admin_token = "s3cret-token"
+max_size = "10GB"
+log_format = "json"
+)";
+
+Config expected_full_file() {
+  Config c = expected_defaults();
+  c.listen = ListenAddress{"127.0.0.1", 9090};
+  c.data_dir = "/srv/srcgate";
+  c.threads = 8;
+  c.base_path = "/cache";
+  c.max_connections = 100;
+  c.max_header_bytes = 32768;
+  c.idle_timeout = 5s;
+  c.read_timeout = 1500ms;
+  c.write_timeout = 120s;
+  c.shutdown_grace = 0s;
+  c.admin_token = "s3cret-token";
+  c.max_size = 10'000'000'000;
+  c.log_format = LogFormat::json;
+  c.config_file = "/etc/srcgate.toml";
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("with nothing set, the defaults", "[config]") {
+  CHECK(load_config(base_sources()) == expected_defaults());
+  CHECK(default_config(base_sources()) == expected_defaults());
+}
+
+TEST_CASE("the default data directory follows config/paths.hpp", "[config]") {
+  ConfigSources root = base_sources();
+  root.root = true;
+  CHECK(load_config(root).data_dir == "/var/lib/srcgate");
+  ConfigSources xdg = base_sources();
+  xdg.env["XDG_DATA_HOME"] = "/xdg";
+  CHECK(load_config(xdg).data_dir == "/xdg/srcgate");
+}
+
+TEST_CASE("a file that sets every key", "[config]") {
+  ConfigSources s = base_sources();
+  s.flags["config"] = "/etc/srcgate.toml";
+  s.file_text = kFullFile;
+  CHECK(load_config(s) == expected_full_file());
+}
+
+TEST_CASE("environment variables override the file", "[config]") {
+  ConfigSources s = base_sources();
+  s.env["SRCGATE_CONFIG"] = "/etc/srcgate.toml";
+  s.file_text = kFullFile;
+  s.env["SRCGATE_LISTEN"] = ":8081";
+  s.env["SRCGATE_DATA_DIR"] = "/data";
+  s.env["SRCGATE_THREADS"] = "2";
+  s.env["SRCGATE_WRITE_TIMEOUT"] = "250ms";
+  s.env["SRCGATE_ADMIN_TOKEN"] = "from-env";
+  s.env["SRCGATE_MAX_SIZE"] = "1GiB";
+  s.env["SRCGATE_LOG_FORMAT"] = "";  // empty: unset
+  s.env["SRCGATE_UNRELATED"] = "ignored";
+  Config expected = expected_full_file();
+  expected.listen = ListenAddress{"0.0.0.0", 8081};
+  expected.data_dir = "/data";
+  expected.threads = 2;
+  expected.write_timeout = 250ms;
+  expected.admin_token = "from-env";
+  expected.max_size = 1024ull * 1024 * 1024;
+  CHECK(load_config(s) == expected);
+}
+
+TEST_CASE("flags override the environment and the file", "[config]") {
+  ConfigSources s = base_sources();
+  s.flags["config"] = "/etc/srcgate.toml";
+  s.file_text = kFullFile;
+  s.env["SRCGATE_LISTEN"] = ":8081";
+  s.env["SRCGATE_BASE_PATH"] = "/env";
+  s.flags["listen"] = "[::1]:7000";
+  s.flags["data_dir"] = "/flag-data";
+  s.flags["threads"] = "3";
+  s.flags["base_path"] = "/";
+  s.flags["max_connections"] = "10";
+  s.flags["max_header_bytes"] = "8K";
+  s.flags["idle_timeout"] = "1h";
+  s.flags["read_timeout"] = "7";
+  s.flags["shutdown_grace"] = "30s";
+  s.flags["max_size"] = "0";
+  s.flags["log_format"] = "text";
+  Config expected = expected_full_file();
+  expected.listen = ListenAddress{"::1", 7000};
+  expected.data_dir = "/flag-data";
+  expected.threads = 3;
+  expected.base_path = "";
+  expected.max_connections = 10;
+  expected.max_header_bytes = 8192;
+  expected.idle_timeout = 3600s;
+  expected.read_timeout = 7s;
+  expected.shutdown_grace = 30s;
+  expected.max_size = 0;
+  expected.log_format = LogFormat::text;
+  CHECK(load_config(s) == expected);
+}
+
+TEST_CASE("a real file named by SRCGATE_CONFIG is read", "[config]") {
+  srcgate::test::TempDir dir;
+  const auto path = dir / "srcgate.toml";
+  srcgate::test::write_file(path, srcgate::content::as_bytes("listen = \"127.0.0.1:1\"\n"));
+  ConfigSources s = base_sources();
+  s.env["SRCGATE_CONFIG"] = path.string();
+  Config expected = expected_defaults();
+  expected.listen = ListenAddress{"127.0.0.1", 1};
+  expected.config_file = path;
+  CHECK(load_config(s) == expected);
+}
+
+TEST_CASE("every error is one line naming the key and the source", "[config]") {
+  ConfigSources s = base_sources();
+  s.env["SRCGATE_LISTEN"] = "abc";
+  CHECK(error_of(s) == "config: listen: expected HOST:PORT, got 'abc' (from SRCGATE_LISTEN)");
+
+  s = base_sources();
+  s.flags["threads"] = "0";
+  CHECK(error_of(s) == "config: threads: must be between 1 and 1024, got 0 (from --threads)");
+
+  s = base_sources();
+  s.flags["threads"] = "four";
+  CHECK(error_of(s) == "config: threads: expected a whole number, got 'four' (from --threads)");
+
+  s = base_sources();
+  s.flags["data_dir"] = "";
+  CHECK(error_of(s) == "config: data_dir: must not be empty (from --data)");
+
+  s = base_sources();
+  s.env["SRCGATE_MAX_HEADER_BYTES"] = "512";
+  CHECK(error_of(s) ==
+        "config: max_header_bytes: must be between 1KiB and 1MiB, got 512 (from "
+        "SRCGATE_MAX_HEADER_BYTES)");
+
+  s = base_sources();
+  s.env["SRCGATE_MAX_SIZE"] = "10 parsecs";
+  CHECK(error_of(s) ==
+        "config: max_size: expected a size such as 16KiB or 10GB, got '10 parsecs' (from "
+        "SRCGATE_MAX_SIZE)");
+
+  s = base_sources();
+  s.env["SRCGATE_IDLE_TIMEOUT"] = "soon";
+  CHECK(error_of(s) ==
+        "config: idle_timeout: expected a duration such as 30s or 500ms, got 'soon' (from "
+        "SRCGATE_IDLE_TIMEOUT)");
+
+  s = base_sources();
+  s.flags["write_timeout"] = "0s";
+  CHECK(error_of(s) == "config: write_timeout: must be more than 0 (from --write-timeout)");
+
+  s = base_sources();
+  s.flags["log_format"] = "xml";
+  CHECK(error_of(s) == "config: log_format: expected text or json, got 'xml' (from --log-format)");
+
+  s = base_sources();
+  s.env["SRCGATE_ADMIN_TOKEN"] = "two words";
+  CHECK(error_of(s) ==
+        "config: admin_token: must not contain spaces or control characters (from "
+        "SRCGATE_ADMIN_TOKEN)");
+
+  s = base_sources();
+  s.flags["max_connections"] = "0";
+  CHECK(error_of(s) ==
+        "config: max_connections: must be between 1 and 1000000, got 0 (from --max-connections)");
+
+  s = base_sources();
+  s.flags["colour"] = "blue";
+  CHECK(error_of(s) == "config: colour: unknown setting (from --colour)");
+}
+
+TEST_CASE("file errors name the key, or the line and column", "[config]") {
+  ConfigSources s = base_sources();
+  s.flags["config"] = "/etc/srcgate.toml";
+  s.file_text = "listen = \"127.0.0.1:80\"\nlisen = \"x\"\n";
+  CHECK(error_of(s) == "config: lisen: unknown key (from /etc/srcgate.toml)");
+
+  s.file_text = "threads = \"many\"\n";
+  CHECK(error_of(s) ==
+        "config: threads: expected a whole number, got 'many' (from /etc/srcgate.toml)");
+
+  s.file_text = "threads = -2\n";
+  CHECK(error_of(s) == "config: threads: expected a whole number, got -2 (from /etc/srcgate.toml)");
+
+  s.file_text = "listen = 8080\n";
+  CHECK(error_of(s) == "config: listen: expected a string, got 8080 (from /etc/srcgate.toml)");
+
+  s.file_text = "threads = 1.5\n";
+  CHECK(error_of(s) ==
+        "config: threads: expected a string or an integer, got a TOML floating-point (from "
+        "/etc/srcgate.toml)");
+
+  s.file_text = "listen = \n";
+  const std::string syntax = error_of(s);
+  CHECK_THAT(syntax, Catch::Matchers::StartsWith("config: /etc/srcgate.toml:1:"));
+  CHECK(syntax.find('\n') == std::string::npos);
+}
+
+TEST_CASE("a missing config file is an error naming it", "[config]") {
+  ConfigSources s = base_sources();
+  s.flags["config"] = "/nonexistent/srcgate.toml";
+  CHECK(error_of(s) ==
+        "config: config: cannot read '/nonexistent/srcgate.toml': No such file or directory "
+        "(from --config)");
+}
+
+TEST_CASE("base_path is normalised or refused", "[config]") {
+  const auto base_path = [](std::string value) {
+    ConfigSources s = base_sources();
+    s.flags["base_path"] = std::move(value);
+    return load_config(s).base_path;
+  };
+  CHECK(base_path("/cache") == "/cache");
+  CHECK(base_path("/cache/") == "/cache");
+  CHECK(base_path("/a/b-c_d.e~f//") == "/a/b-c_d.e~f");
+  CHECK(base_path("/") == "");
+  CHECK(base_path("") == "");
+  ConfigSources s = base_sources();
+  s.flags["base_path"] = "cache";
+  CHECK(error_of(s) == "config: base_path: must start with '/', got 'cache' (from --base-path)");
+  s.flags["base_path"] = "/a//b";
+  CHECK_THAT(error_of(s), Catch::Matchers::Contains("empty segment"));
+  s.flags["base_path"] = "/a/../b";
+  CHECK_THAT(error_of(s), Catch::Matchers::Contains("'..'"));
+  s.flags["base_path"] = "/a b";
+  CHECK_THAT(error_of(s), Catch::Matchers::Contains("only letters"));
+  s.flags["base_path"] = "/a?x=1";
+  CHECK_THAT(error_of(s), Catch::Matchers::Contains("only letters"));
+}
+
+TEST_CASE("listen addresses", "[config]") {
+  CHECK(parse_listen_address("127.0.0.1:8080") == ListenAddress{"127.0.0.1", 8080});
+  CHECK(parse_listen_address(":80") == ListenAddress{"0.0.0.0", 80});
+  CHECK(parse_listen_address("localhost:0") == ListenAddress{"localhost", 0});
+  CHECK(parse_listen_address("[::]:8080") == ListenAddress{"::", 8080});
+  CHECK(parse_listen_address("[fe80::1%eth0]:1") == ListenAddress{"fe80::1%eth0", 1});
+  CHECK(parse_listen_address("0.0.0.0:65535") == ListenAddress{"0.0.0.0", 65535});
+  CHECK_FALSE(parse_listen_address("abc"));
+  CHECK_FALSE(parse_listen_address("8080"));
+  CHECK_FALSE(parse_listen_address("host:"));
+  CHECK_FALSE(parse_listen_address("host:65536"));
+  CHECK_FALSE(parse_listen_address("host:-1"));
+  CHECK_FALSE(parse_listen_address("host:000080"));
+  CHECK_FALSE(parse_listen_address("::1:8080"));
+  CHECK_FALSE(parse_listen_address("[::1]8080"));
+  CHECK_FALSE(parse_listen_address("[]:80"));
+  CHECK_FALSE(parse_listen_address("a b:80"));
+  CHECK_FALSE(parse_listen_address("http://h:80"));
+  CHECK(ListenAddress{"::1", 80}.to_string() == "[::1]:80");
+  CHECK(ListenAddress{"0.0.0.0", 8080}.to_string() == "0.0.0.0:8080");
+}
+
+TEST_CASE("sizes", "[config]") {
+  CHECK(parse_size("0") == 0u);
+  CHECK(parse_size("512") == 512u);
+  CHECK(parse_size("512B") == 512u);
+  CHECK(parse_size("16KiB") == 16384u);
+  CHECK(parse_size("16k") == 16384u);
+  CHECK(parse_size("16 KB") == 16000u);
+  CHECK(parse_size("3MB") == 3'000'000u);
+  CHECK(parse_size("3MiB") == 3u * 1024 * 1024);
+  CHECK(parse_size("10GB") == 10'000'000'000u);
+  CHECK(parse_size("2gib") == 2ull * 1024 * 1024 * 1024);
+  CHECK(parse_size("1T") == 1ull << 40);
+  CHECK(parse_size("1TB") == 1'000'000'000'000u);
+  CHECK_FALSE(parse_size(""));
+  CHECK_FALSE(parse_size("KiB"));
+  CHECK_FALSE(parse_size("1.5GiB"));
+  CHECK_FALSE(parse_size("-1"));
+  CHECK_FALSE(parse_size("10 parsecs"));
+  CHECK_FALSE(parse_size("99999999999TiB"));
+}
+
+TEST_CASE("durations", "[config]") {
+  CHECK(parse_duration("30") == 30s);
+  CHECK(parse_duration("30s") == 30s);
+  CHECK(parse_duration("500ms") == 500ms);
+  CHECK(parse_duration("2m") == 120s);
+  CHECK(parse_duration("1h") == 3600s);
+  CHECK(parse_duration(" 5 s ") == 5s);
+  CHECK_FALSE(parse_duration("1d"));
+  CHECK_FALSE(parse_duration("1.5s"));
+  CHECK_FALSE(parse_duration("s"));
+  CHECK_FALSE(parse_duration("-1s"));
+}
+
+TEST_CASE("to_toml reads back to the same configuration", "[config]") {
+  ConfigSources s = base_sources();
+  s.file_text = kFullFile;
+  Config c = load_config(s);
+  c.admin_token.clear();
+  c.config_file.reset();
+  ConfigSources again = base_sources();
+  again.file_text = to_toml(c);
+  CHECK(load_config(again) == c);
+
+  Config with_token = c;
+  with_token.admin_token = "s3cret";
+  CHECK(to_toml(with_token).find("s3cret") == std::string::npos);
+}
