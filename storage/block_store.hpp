@@ -60,6 +60,11 @@ struct StoreOptions {
   std::optional<std::uint64_t> max_size;
   double high_watermark = 0.95;
   double low_watermark = 0.85;
+  // An import sends its blocks through the logged path until they exceed
+  // bulk_after_bytes (counted per batch of about 4 MiB); beyond that, in bulk
+  // (RocksDB: without the WAL, flushed before the commit). Tests lower it to
+  // exercise both paths with small files.
+  std::uint64_t bulk_after_bytes = 64ull << 20;
 };
 
 // The cap and watermarks in force. max_size 0 means unbounded.

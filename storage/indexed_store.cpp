@@ -194,8 +194,8 @@ class BlockWriter {
 
   Result<void> flush_batch() {
     if (!batch_ || batch_->empty()) return {};
-    bool bulk = bytes_written_ >= IndexedStore::kBulkAfterBytes;
     bytes_written_ += batch_->bytes();
+    bool bulk = bytes_written_ > s_.bulk_after_bytes_;
     auto w = s_.engine_->write(*batch_, bulk ? WriteMode::bulk : WriteMode::logged);
     batch_.reset();
     if (!w) return fail(w.error());
@@ -479,6 +479,7 @@ Result<std::unique_ptr<IndexedStore>> IndexedStore::open(std::unique_ptr<KvEngin
   }
   StoreLimits limits{0, options.high_watermark, options.low_watermark};
   std::unique_ptr<IndexedStore> s(new IndexedStore(std::move(engine), limits));
+  s->bulk_after_bytes_ = options.bulk_after_bytes;
 
   auto counters = s->engine_->get(Table::meta, codec::kCountersKey);
   if (!counters) return counters.error();

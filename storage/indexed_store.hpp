@@ -70,10 +70,6 @@ class IndexedStore final : public BlockStore {
   Result<void> overwrite_block_for_testing(const content::Cid& cid,
                                            content::ByteView bytes) override;
 
-  // Block batches of one import switch to WriteMode::bulk once the import has
-  // written this many bytes (small imports stay in the logged path, which
-  // needs no sync before commit).
-  static constexpr std::uint64_t kBulkAfterBytes = 64ull << 20;
   // Pending accesses that trigger a flush from touch().
   static constexpr std::size_t kTouchFlushCount = 4096;
 
@@ -138,6 +134,10 @@ class IndexedStore final : public BlockStore {
 
   std::unique_ptr<KvEngine> engine_;
   StoreLimits limits_;
+  // Block batches of one import switch to WriteMode::bulk once the import has
+  // written this many bytes (small imports stay in the logged path, which
+  // needs no sync before commit).
+  std::uint64_t bulk_after_bytes_ = 64ull << 20;
 
   std::mutex mu_;
   codec::Counters counters_;                                  // guarded by mu_

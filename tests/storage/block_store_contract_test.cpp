@@ -58,6 +58,8 @@ struct Backend {
       storage::RocksDbOptions o;
       o.dir = dir / "store";
       o.store = options;
+      // "rocksdb-bulk" sends every block batch down the WAL-less bulk path.
+      if (name == "rocksdb-bulk") o.store.bulk_after_bytes = 0;
       auto s = storage::open_rocksdb_store(o);
       INFO((s ? "" : s.error().message));
       REQUIRE(s);
@@ -167,7 +169,7 @@ storage::Result<storage::ImportedCar> import_car(BlockStore& s, ByteView car) {
 }  // namespace
 
 TEST_CASE("an imported file is found under its four digests and reads back", "[store]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto hello = content::as_bytes("hello world");
   auto imported = import(*s, hello);
@@ -227,7 +229,7 @@ TEST_CASE("an imported file is found under its four digests and reads back", "[s
 }
 
 TEST_CASE("a multi-block file is stored block by block and read by range", "[store]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto data = test::deterministic_bytes("chunk-v1-seed", kMiB + 1);
   auto imported = import(*s, data);
@@ -250,7 +252,7 @@ TEST_CASE("a multi-block file is stored block by block and read by range", "[sto
 }
 
 TEST_CASE("importing a stored file again writes nothing and counts nothing twice", "[store]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto data = test::deterministic_bytes("again", 2 * kMiB + 5);
   auto first = import(*s, data);
@@ -268,7 +270,7 @@ TEST_CASE("importing a stored file again writes nothing and counts nothing twice
 }
 
 TEST_CASE("a block is stored once per multihash whatever the CID", "[store]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto imported = import(*s, content::as_bytes("hello world\n"), content::ImportProfile::v0_2015);
   const Cid v0 = cid("QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o");
@@ -292,7 +294,7 @@ TEST_CASE("a block is stored once per multihash whatever the CID", "[store]") {
 }
 
 TEST_CASE("blocks shared by files survive until no file references them", "[store][evict]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto x = test::deterministic_bytes("x", kMiB);
   auto y = test::deterministic_bytes("y", kMiB);
@@ -335,7 +337,7 @@ TEST_CASE("blocks shared by files survive until no file references them", "[stor
 
 TEST_CASE("eviction takes the least recently used file; reading refreshes a file",
           "[store][evict]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto a = import(*s, test::deterministic_bytes("a", kMiB)).summary.dag.root;
   auto b = import(*s, test::deterministic_bytes("b", kMiB)).summary.dag.root;
@@ -354,7 +356,7 @@ TEST_CASE("eviction takes the least recently used file; reading refreshes a file
 }
 
 TEST_CASE("pinned files are never evicted; unpinned ones are again", "[store][pin]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto a = import(*s, test::deterministic_bytes("pin-a", kMiB)).summary.dag.root;
   auto b = import(*s, test::deterministic_bytes("pin-b", kMiB)).summary.dag.root;
@@ -385,7 +387,7 @@ TEST_CASE("pinned files are never evicted; unpinned ones are again", "[store][pi
 TEST_CASE("a commit over the high watermark evicts down to the low watermark", "[store][evict]") {
   storage::StoreOptions options;
   options.max_size = 10 * kMiB;
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"), options);
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"), options);
   INFO(s.name);
   CHECK(s->limits().max_size == 10 * kMiB);
   std::vector<Cid> roots;
@@ -404,7 +406,7 @@ TEST_CASE("a commit over the high watermark evicts down to the low watermark", "
 }
 
 TEST_CASE("an aborted import leaves nothing behind", "[store][import]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto kept = import(*s, test::deterministic_bytes("kept", kMiB + 3)).summary.dag.root;
   auto before = stats(*s);
@@ -441,7 +443,7 @@ TEST_CASE("an aborted import leaves nothing behind", "[store][import]") {
 
 TEST_CASE("an import that shares blocks with a stored file keeps them when aborted",
           "[store][import]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto x = test::deterministic_bytes("shared-x", kMiB);
   auto stored = import(*s, concat(x, content::as_bytes("tail"))).summary.dag.root;
@@ -456,7 +458,7 @@ TEST_CASE("an import that shares blocks with a stored file keeps them when abort
 }
 
 TEST_CASE("the source index keeps URLs per digest", "[store][sources]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto d = content::digest_of(HashAlgo::sha256, content::as_bytes("a tarball"));
   auto other = content::digest_of(HashAlgo::sha1, content::as_bytes("a tarball"));
@@ -484,7 +486,7 @@ TEST_CASE("the source index keeps URLs per digest", "[store][sources]") {
 }
 
 TEST_CASE("verify re-hashes every block and reports a corrupted one", "[store][verify]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto data = test::deterministic_bytes("verify", 2 * kMiB);
   auto root = import(*s, data).summary.dag.root;
@@ -509,7 +511,7 @@ TEST_CASE("verify re-hashes every block and reports a corrupted one", "[store][v
 }
 
 TEST_CASE("a CAR is imported block by block with its roots checked", "[store][car]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto path = test::fixture("path_gateway_unixfs/dir-with-files.car");
   auto expected = car_blocks(path);
@@ -544,7 +546,7 @@ TEST_CASE("a CAR is imported block by block with its roots checked", "[store][ca
 }
 
 TEST_CASE("a CAR whose root is a complete file is indexed under its digests", "[store][car]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   // Build the CAR of a two-leaf file from the importer's blocks.
   auto data = test::deterministic_bytes("chunk-v1-seed", kMiB + 1);
@@ -571,7 +573,7 @@ TEST_CASE("a CAR whose root is a complete file is indexed under its digests", "[
 }
 
 TEST_CASE("a CAR with a missing block is stored but not indexed as a file", "[store][car]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto car = test::read_file(
       test::fixture("trustless_gateway_car/file-3k-and-3-blocks-missing-block.car"));
@@ -592,7 +594,7 @@ TEST_CASE("a CAR with a missing block is stored but not indexed as a file", "[st
 }
 
 TEST_CASE("a CAR with a corrupted block is rejected whole, naming the offset", "[store][car]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto path = test::fixture("path_gateway_unixfs/dir-with-files.car");
   auto car = test::read_file(path);
@@ -616,7 +618,7 @@ TEST_CASE("a CAR with a corrupted block is rejected whole, naming the offset", "
 }
 
 TEST_CASE("every conformance fixture CAR imports and verifies", "[store][car]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   std::size_t cars = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(test::fixture(""))) {
@@ -642,7 +644,7 @@ TEST_CASE("every conformance fixture CAR imports and verifies", "[store][car]") 
 }
 
 TEST_CASE("reading a root the store does not have is not_found", "[store]") {
-  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb"));
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
   auto r = s->read_file(raw_cid(content::as_bytes("absent")), 0, 10,
                         [](ByteView) -> storage::Result<void> { return {}; });
