@@ -450,4 +450,121 @@ Result<void> UnixfsReader::read_range(const Cid& file, std::uint64_t begin, std:
   return impl.read_node(*n, file, 0, begin, end, 0, sink);
 }
 
+// ---- FileCursor -------------------------------------------------------------
+
+namespace {
+
+// One node on the cursor's path: a file node (or raw leaf) covering
+// [at, at + size) of the file, and how far its children have been walked.
+struct CursorFrame {
+  Node node;
+  Cid cid;
+  std::uint64_t at = 0;        // file offset of the node's first byte
+  bool data_done = false;      // its own bytes (leaf data or Data.Data) were handled
+  std::size_t next_child = 0;  // index of the next link to consider
+  std::uint64_t child_at = 0;  // file offset of that link's first byte
+};
+
+// The bytes a node holds itself: a raw block whole, or UnixFS Data.Data.
+ByteView own_bytes(const Node& n) {
+  if (!n.is_pb) return n.block;
+  return n.fs.data.value_or(ByteView{});
+}
+
+}  // namespace
+
+struct FileCursor::State {
+  explicit State(BlockSource& source) : impl(source) {}
+  UnixfsReaderImpl impl;
+  std::vector<CursorFrame> stack;  // root first
+  std::uint64_t size = 0;
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
+  std::uint64_t pos = 0;
+};
+
+FileCursor::FileCursor(std::unique_ptr<State> state) : s_(std::move(state)) {}
+FileCursor::FileCursor(FileCursor&&) noexcept = default;
+FileCursor& FileCursor::operator=(FileCursor&&) noexcept = default;
+FileCursor::~FileCursor() = default;
+
+std::uint64_t FileCursor::file_size() const { return s_->size; }
+std::uint64_t FileCursor::begin() const { return s_->begin; }
+std::uint64_t FileCursor::end() const { return s_->end; }
+std::uint64_t FileCursor::position() const { return s_->pos; }
+
+Result<FileCursor> FileCursor::open(BlockSource& source, const Cid& file, std::uint64_t begin,
+                                    std::uint64_t end) {
+  auto s = std::make_unique<State>(source);
+  auto n = s->impl.load(file);
+  if (!n) return n.error();
+  auto size = s->impl.node_size(*n, file);
+  if (!size) return size.error();
+  s->size = *size;
+  s->end = std::min(end, *size);
+  s->begin = std::min(begin, s->end);
+  s->pos = s->begin;
+  if (s->begin < s->end) {
+    s->stack.reserve(8);
+    CursorFrame root{std::move(*n), file, 0, false, 0, 0};
+    root.child_at = own_bytes(root.node).size();
+    s->stack.push_back(std::move(root));
+  }
+  return FileCursor(std::move(s));
+}
+
+Result<ByteView> FileCursor::next() {
+  State& s = *s_;
+  // Each pass either returns, pops a frame, or pushes a child of the top frame
+  // that covers unread bytes; the DAG depth is bounded by kMaxFileDepth and
+  // every frame's links are walked once, so the loop ends.
+  while (!s.stack.empty() && s.pos < s.end) {
+    CursorFrame& top = s.stack.back();
+    if (!top.data_done) {
+      top.data_done = true;
+      const ByteView own = own_bytes(top.node);
+      const std::uint64_t lo = std::max(s.pos, top.at);
+      const std::uint64_t hi = std::min<std::uint64_t>(s.end, top.at + own.size());
+      if (lo < hi) {
+        s.pos = hi;
+        return own.subspan(static_cast<std::size_t>(lo - top.at),
+                           static_cast<std::size_t>(hi - lo));
+      }
+    }
+    const Node& n = top.node;
+    const std::size_t links = n.is_pb ? n.pb.links.size() : 0;
+    bool pushed = false;
+    while (top.next_child < links && top.child_at < s.end) {
+      const std::size_t i = top.next_child++;
+      const std::uint64_t child_size = n.fs.blocksizes[i];
+      const std::uint64_t child_at = top.child_at;
+      top.child_at += child_size;
+      if (child_size == 0 || child_at + child_size <= s.pos) continue;
+      if (s.stack.size() > kMaxFileDepth) {
+        return make_error(Errc::malformed, "file DAG below " + s.stack.front().cid.to_string() +
+                                               " is deeper than " + std::to_string(kMaxFileDepth) +
+                                               " levels");
+      }
+      const Cid child_cid = n.pb.links[i].hash;
+      auto child = s.impl.load(child_cid);
+      if (!child) return child.error();
+      auto actual = s.impl.node_size(*child, child_cid);
+      if (!actual) return actual.error();
+      if (*actual != child_size) {
+        return make_error(Errc::malformed,
+                          "child " + child_cid.to_string() + " of " + top.cid.to_string() +
+                              " holds " + std::to_string(*actual) +
+                              " bytes, its parent's blocksizes say " + std::to_string(child_size));
+      }
+      CursorFrame frame{std::move(*child), child_cid, child_at, false, 0, 0};
+      frame.child_at = child_at + own_bytes(frame.node).size();
+      s.stack.push_back(std::move(frame));  // invalidates `top`
+      pushed = true;
+      break;
+    }
+    if (!pushed) s.stack.pop_back();
+  }
+  return ByteView{};
+}
+
 }  // namespace srcgate::content

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -71,6 +73,41 @@ class UnixfsReader {
 
  private:
   BlockSource& source_;
+};
+
+// A pull reader over bytes [begin, end) of one file (raw block, dag-pb leaf or
+// balanced tree): each next() returns the slice of the next covering block, in
+// order. It keeps the path of internal nodes from the root to the current
+// leaf, so every block is fetched once and only covering blocks are fetched
+// (the same set as read_range). Memory: one block per tree level.
+// Thread-safety: one thread at a time; the source must outlive the cursor.
+class FileCursor {
+ public:
+  // Reads the root block only. `end` is clamped to the file size. Errors:
+  // Errc::not_found when the root block is absent; Errc::malformed /
+  // unsupported when `file` is not a file.
+  static Result<FileCursor> open(BlockSource& source, const Cid& file, std::uint64_t begin,
+                                 std::uint64_t end);
+  FileCursor(FileCursor&&) noexcept;
+  FileCursor& operator=(FileCursor&&) noexcept;
+  ~FileCursor();
+
+  std::uint64_t file_size() const;
+  // The range, after clamping: [begin(), end()).
+  std::uint64_t begin() const;
+  std::uint64_t end() const;
+  // The file offset of the next byte next() will return.
+  std::uint64_t position() const;
+
+  // The next non-empty slice, valid until the next call or the cursor's
+  // destruction; an empty view once the range is done. A missing inner block
+  // is Errc::not_found naming it; an inconsistent DAG is Errc::malformed.
+  Result<ByteView> next();
+
+ private:
+  struct State;
+  explicit FileCursor(std::unique_ptr<State> state);
+  std::unique_ptr<State> s_;
 };
 
 }  // namespace srcgate::content
