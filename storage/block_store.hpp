@@ -18,9 +18,13 @@
 // removes them on abort, at open and in gc(), and no name ever points at them.
 //
 // Size. Logical bytes = the bytes of all referenced blocks, each counted once.
-// With max_size set, a commit that takes logical bytes over high_watermark *
-// max_size evicts the least recently used unpinned records until logical
-// bytes are at most low_watermark * max_size. Counters (files, blocks, logical
+// Overhead = what the backend occupies beyond them (uncollected garbage, logs,
+// metadata). With max_size set, a commit that takes logical bytes + overhead
+// over high_watermark * max_size evicts the least recently used unpinned
+// records until logical bytes + overhead are at most low_watermark *
+// max_size, then lets the backend collect the garbage. So the cap bounds the
+// disk usage, up to what the backend needs beyond the live data between two
+// commits. Counters (files, blocks, logical
 // and pinned bytes) are updated in the same batch as the change, so opening a
 // store reads them instead of scanning it.
 //

@@ -826,12 +826,20 @@ Result<void> IndexedStore::commit_car(const std::vector<RootPlan>& plans) {
 
 Result<bool> IndexedStore::maybe_evict_locked(const Cid& keep) {
   if (limits_.max_size == 0) return false;
-  auto high =
-      static_cast<std::uint64_t>(static_cast<double>(limits_.max_size) * limits_.high_watermark);
-  if (counters_.logical_bytes <= high) return false;
-  auto low =
-      static_cast<std::uint64_t>(static_cast<double>(limits_.max_size) * limits_.low_watermark);
-  auto r = evict_locked(low, keep);
+  const auto cap = static_cast<double>(limits_.max_size);
+  const auto high = static_cast<std::uint64_t>(cap * limits_.high_watermark);
+  const auto low = static_cast<std::uint64_t>(cap * limits_.low_watermark);
+  // The cap bounds the disk, not only the blocks: what the backend keeps on
+  // top of the live blocks (blob garbage not yet collected, logs, metadata)
+  // counts too. Below half the cap no eviction is due whatever it is.
+  std::uint64_t overhead = 0;
+  if (counters_.logical_bytes > limits_.max_size / 2) {
+    auto disk = engine_->disk_bytes();
+    if (!disk) return disk.error();
+    if (*disk > counters_.logical_bytes) overhead = *disk - counters_.logical_bytes;
+  }
+  if (counters_.logical_bytes + overhead <= high) return false;
+  auto r = evict_locked(low > overhead ? low - overhead : 0, keep);
   if (!r) return r.error();
   return r->files > 0;
 }
