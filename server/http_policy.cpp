@@ -308,4 +308,21 @@ bool has_only_if_cached(std::string_view cache_control) {
   return found;
 }
 
+bool bearer_token_matches(std::string_view authorization, std::string_view token) {
+  if (token.empty()) return false;
+  authorization = trim(authorization);
+  const std::size_t space = authorization.find(' ');
+  if (space == std::string_view::npos || !iequals(authorization.substr(0, space), "bearer")) {
+    return false;
+  }
+  const std::string_view given = trim(authorization.substr(space + 1));
+  // Constant time in the contents; the length of the configured token is not secret enough
+  // to protect at the cost of complexity.
+  unsigned char diff = given.size() == token.size() ? 0 : 1;
+  for (std::size_t i = 0; i < token.size(); ++i) {
+    diff |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
+  }
+  return diff == 0;
+}
+
 }  // namespace srcgate::server

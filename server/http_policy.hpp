@@ -118,4 +118,11 @@ std::string content_disposition(bool attachment, std::string_view filename);
 // (case-insensitive, anywhere in the list): answer 412 unless the data is local.
 bool has_only_if_cached(std::string_view cache_control);
 
+// ---- Admin authentication ------------------------------------------------
+
+// True when `authorization` is "Bearer <token>" (scheme case-insensitive, one
+// or more spaces) and <token> equals `token`. Compares in time independent of
+// where the tokens differ. An empty `token` never matches (admin disabled).
+bool bearer_token_matches(std::string_view authorization, std::string_view token);
+
 }  // namespace srcgate::server

@@ -5,11 +5,14 @@
 
 #include "server/cli_command.hpp"
 #include "server/hash_command.hpp"
+#include "server/serve_command.hpp"
 #include "server/store_commands.hpp"
 
 namespace {
 
 constexpr std::array kCommands = {
+    srcgate::server::Command{"serve", "run the HTTP gateway (hashed mirror, IPFS gateway, metrics)",
+                             &srcgate::server::run_serve_command},
     srcgate::server::Command{
         "hash", "print the size, root CID and md5/sha1/sha256/sha512 of files (JSON lines)",
         &srcgate::server::run_hash_command},

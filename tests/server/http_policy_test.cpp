@@ -266,3 +266,17 @@ TEST_CASE("only-if-cached is found anywhere in the request Cache-Control", "[pol
   CHECK_FALSE(has_only_if_cached("no-cache"));
   CHECK_FALSE(has_only_if_cached("only-if-cached-not"));
 }
+
+// ---- Admin token.
+
+TEST_CASE("the admin bearer token must match exactly", "[policy][admin]") {
+  CHECK(bearer_token_matches("Bearer s3cret", "s3cret"));
+  CHECK(bearer_token_matches("bearer   s3cret ", "s3cret"));
+  CHECK_FALSE(bearer_token_matches("Bearer s3cre", "s3cret"));
+  CHECK_FALSE(bearer_token_matches("Bearer s3cretx", "s3cret"));
+  CHECK_FALSE(bearer_token_matches("Bearer S3cret", "s3cret"));
+  CHECK_FALSE(bearer_token_matches("Basic s3cret", "s3cret"));
+  CHECK_FALSE(bearer_token_matches("s3cret", "s3cret"));
+  CHECK_FALSE(bearer_token_matches("", "s3cret"));
+  CHECK_FALSE(bearer_token_matches("Bearer ", ""));  // no token configured: disabled
+}

@@ -1,0 +1,105 @@
+// `srcgate serve` end to end: the binary, its flags and configuration layers,
+// curl as the client (the nixpkgs forms, HEAD then GET), and SIGTERM.
+#include <catch2/catch.hpp>
+
+#include "tests/support/test_support.hpp"
+
+using srcgate::test::run_command;
+using srcgate::test::srcgate_binary;
+using srcgate::test::TempDir;
+
+TEST_CASE("serve --help describes every flag", "[serve]") {
+  const auto r = run_command({srcgate_binary().string(), "serve", "--help"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  for (const char* flag :
+       {"--listen", "--data", "--threads", "--config", "--base-path", "--max-connections",
+        "--max-header-bytes", "--idle-timeout", "--read-timeout", "--write-timeout",
+        "--shutdown-grace", "--max-size", "--log-format", "--print-config", "SRCGATE_ADMIN_TOKEN",
+        "0.0.0.0:8080"}) {
+    CHECK_THAT(r.out, Catch::Matchers::Contains(flag));
+  }
+  const auto top = run_command({srcgate_binary().string(), "--help"});
+  CHECK_THAT(top.out, Catch::Matchers::Contains("serve"));
+}
+
+TEST_CASE("serve: a bad value is one line naming the key, exit 2", "[serve]") {
+  auto r = run_command({srcgate_binary().string(), "serve", "--listen", "abc"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "srcgate serve: config: listen: expected HOST:PORT, got 'abc' (from --listen)\n");
+  r = run_command({"env", "SRCGATE_THREADS=lots", srcgate_binary().string(), "serve"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err ==
+        "srcgate serve: config: threads: expected a whole number, got 'lots' (from "
+        "SRCGATE_THREADS)\n");
+  r = run_command({srcgate_binary().string(), "serve", "--no-such-flag"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Matchers::StartsWith("srcgate serve: "));
+}
+
+TEST_CASE("serve --print-config: flags over environment over file", "[serve]") {
+  TempDir dir;
+  const auto file = dir / "srcgate.toml";
+  srcgate::test::write_file(
+      file, srcgate::content::as_bytes("threads = 5\nlisten = \"127.0.0.1:1\"\n"
+                                       "log_format = \"json\"\nbase_path = \"/file\"\n"));
+  const auto r = run_command({"env", "SRCGATE_CONFIG=" + file.string(), "SRCGATE_THREADS=3",
+                              "SRCGATE_BASE_PATH=/env", srcgate_binary().string(), "serve",
+                              "--print-config", "--base-path", "/flag/", "--data", "/d"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Matchers::Contains("listen = \"127.0.0.1:1\"\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("threads = 3\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("base_path = \"/flag\"\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("data_dir = \"/d\"\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("log_format = \"json\"\n"));
+}
+
+TEST_CASE("serve answers the nixpkgs URL forms and stops on SIGTERM", "[serve][curl]") {
+  TempDir dir;
+  // The server writes its port in its first line on stderr; the script waits
+  // for it (bounded), runs curl, then sends SIGTERM and reports the exit code.
+  const std::string script = R"(
+bin="$1"; err="$2/err"
+"$bin" serve --listen 127.0.0.1:0 --threads 2 --base-path /cache 2>"$err" &
+pid=$!
+i=0
+until grep -q 'listening on' "$err"; do
+  i=$((i+1)); if [ $i -gt 400 ]; then kill -9 $pid; echo "no start"; exit 90; fi; sleep 0.05
+done
+port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$err")
+m="http://127.0.0.1:$port"
+c() { curl -sS --max-time 10 --path-as-is "$@"; echo; }
+c -o /dev/null -w '%{http_code}' "$m/healthz"
+c -I -o /dev/null -w '%{http_code}' "$m/sha256/0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
+c -w '%{http_code}' "$m/sha256/0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
+c -w '%{http_code}' "$m/sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+c -w '%{http_code}' "$m//sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+c -w '%{http_code}' "$m/cache//sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+c -w '%{http_code}' "$m/sha256/abc"
+c -o /dev/null -w '%{http_code}' "$m/api/v1/stats"
+kill -TERM $pid
+wait $pid
+echo "exit=$?"
+cat "$err" >&2
+)";
+  const auto r =
+      run_command({"sh", "-c", script, "sh", srcgate_binary().string(), dir.path().string()});
+  INFO("stdout:\n" << r.out << "stderr:\n" << r.err);
+  const std::string not_in_store =
+      "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 is not in the "
+      "store\n404\n";
+  CHECK(r.out ==
+        "200\n"               // /healthz
+        "404\n"               // HEAD /sha256/<nix32>
+            + not_in_store +  // GET /sha256/<nix32>
+            not_in_store +    // GET /sha256/<base64 with '/' and '+'>
+            not_in_store +    // GET //sha256-<base64>
+            not_in_store +    // GET <base path>//sha256-<base64>
+            "sha256 hash 'abc' has 3 characters; sha256 needs 64 (hex), 52 (nix32) or 44 "
+            "(base64)\n400\n"
+            "403\n"  // admin API without a configured token
+            "exit=0\n");
+  CHECK_THAT(r.err, Catch::Matchers::Contains("srcgate serve: stopped"));
+  CHECK_THAT(r.err, Catch::Matchers::Contains("method=HEAD target=/sha256/"));
+}
