@@ -35,6 +35,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/metadata.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -289,15 +290,17 @@ class RocksDbEngine final : public KvEngine {
 
   Error failed(const rocksdb::Status& s, std::string_view what) {
     Error e = from_status(s, o_.dir, what);
-    // After a background error (no space) RocksDB refuses writes until
-    // Resume(); try it before the next write, once space may be free again.
+    // After a background error RocksDB refuses writes until it recovers.
+    // Errors it does not recover from by itself (soft ones) need Resume();
+    // try it before the next write.
     if (e.code == Errc::no_space || e.code == Errc::io_error) needs_resume_ = true;
     return e;
   }
 
   void resume_if_needed() {
     if (!needs_resume_.exchange(false)) return;
-    // If space is still short, the write that follows reports it.
+    // Busy while RocksDB's own recovery runs; if space is still short, the
+    // write that follows reports it. Either way the write tells the caller.
     std::ignore = db_->Resume();
   }
 
@@ -323,6 +326,15 @@ class RocksDbEngine final : public KvEngine {
     db.stats_dump_period_sec = 0;
     db.stats_persist_period_sec = 0;
     db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+    // After a failed write (no space) RocksDB goes read-only and starts its
+    // automatic recovery. Without an SstFileManager nothing carries that
+    // recovery out and DB::Resume() answers Busy, so the store stays
+    // read-only until reopened (measured with 7.8.3). With one, RocksDB polls
+    // the free space and resumes by itself, about 5 s after space is free
+    // (measured in the full-disk test). Turning automatic recovery off to
+    // call Resume() ourselves is not an option: the next write then reuses
+    // the failed WAL writer and trips an assertion in Debian's build.
+    db.sst_file_manager.reset(rocksdb::NewSstFileManager(rocksdb::Env::Default()));
 
     auto cache = rocksdb::NewLRUCache(32ull << 20);
     rocksdb::BlockBasedTableOptions table;
