@@ -10,9 +10,10 @@
 
 #include "config/config.hpp"
 #include "server/cli_command.hpp"
-#include "server/empty_store_handler.hpp"
+#include "server/gateway_handler.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics.hpp"
+#include "storage/rocksdb_store.hpp"
 
 namespace srcgate::server {
 namespace {
@@ -35,8 +36,10 @@ constexpr std::string_view kHelp =
     "it the admin API is disabled. Sizes take B, KB, MB, GB, TB (powers of 1000)\n"
     "or K/KiB, M/MiB, G/GiB, T/TiB (powers of 1024); durations take ms, s, m, h.\n"
     "\n"
-    "Note: the store is not wired into the server yet; every well-formed content\n"
-    "request is answered 404 (not in the store).\n";
+    "Content is answered from the RocksDB store in the data directory (the one the\n"
+    "store commands use); the server holds it open, so while it runs, use the\n"
+    "admin API instead of `srcgate import`. max_size 0 keeps the cap the store\n"
+    "recorded last.\n";
 
 // Flag name -> config key, in --help order; the help text says the default.
 struct Flag {
@@ -134,10 +137,19 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
     return kExitOk;
   }
 
+  // Declared before everything that refers to it, so it closes last.
+  storage::RocksDbOptions store_options;
+  store_options.dir = cfg.data_dir;
+  if (cfg.max_size != 0) store_options.store.max_size = cfg.max_size;
+  auto store = storage::open_rocksdb_store(store_options);
+  if (!store) {
+    err << "srcgate serve: cannot open the store at " << cfg.data_dir.string() << ": "
+        << store.error().message << '\n';
+    return kExitFailure;
+  }
   auto metrics = std::make_shared<MetricsRegistry>();
-  metrics->gauge("srcgate_store_max_size_bytes", "The store's size cap in bytes (0: no cap).")
-      .set(static_cast<double>(cfg.max_size));
-  auto handler = std::make_shared<EmptyStoreHandler>(cfg.admin_token);
+  auto handler = std::make_shared<GatewayHandler>(
+      **store, GatewayOptions{cfg.base_path, cfg.admin_token}, metrics.get());
   auto log = std::make_shared<AccessLog>(
       cfg.log_format == config::LogFormat::json ? AccessLogFormat::json : AccessLogFormat::text,
       stderr);
@@ -148,8 +160,7 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
       << cfg.threads << " threads"
       << (cfg.base_path.empty() ? std::string() : ", base path " + cfg.base_path)
       << (cfg.config_file ? ", config " + cfg.config_file->string() : std::string()) << "; store "
-      << cfg.data_dir.string() << " is not wired in yet (every content request is 404)"
-      << std::endl;
+      << (*store)->describe() << std::endl;
   server.stop_on_signal_and_wait();
   err << "srcgate serve: stopped" << std::endl;
   return kExitOk;

@@ -3,8 +3,8 @@
 // HTTP gateway until SIGINT or SIGTERM, then stops gracefully. This is the
 // composition root of the gateway: the only place that turns the Config into
 // the ServerOptions and handler the server library takes.
-// The store is not wired in yet: content requests are answered by
-// EmptyStoreHandler (404 "not in the store" for every well-formed request).
+// Content requests are answered by GatewayHandler from the RocksDB store in
+// the configured data directory, which the server holds open while it runs.
 // Thread-safety: called once, on the main thread.
 #pragma once
 

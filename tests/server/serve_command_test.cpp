@@ -61,7 +61,7 @@ TEST_CASE("serve answers the nixpkgs URL forms and stops on SIGTERM", "[serve][c
   // for it (bounded), runs curl, then sends SIGTERM and reports the exit code.
   const std::string script = R"(
 bin="$1"; err="$2/err"
-"$bin" serve --listen 127.0.0.1:0 --threads 2 --base-path /cache 2>"$err" &
+"$bin" serve --listen 127.0.0.1:0 --threads 2 --base-path /cache --data "$2/data" 2>"$err" &
 pid=$!
 i=0
 until grep -q 'listening on' "$err"; do

@@ -1,0 +1,161 @@
+#include "server/admin_api.hpp"
+
+#include <boost/json.hpp>
+#include <cctype>
+
+#include "content/encoding.hpp"
+#include "content/nix_hash.hpp"
+#include "server/empty_store_handler.hpp"
+#include "server/hash_command.hpp"
+
+namespace srcgate::server {
+namespace {
+
+Response json(unsigned status, const boost::json::value& v) {
+  Response r;
+  r.status = status;
+  r.body = boost::json::serialize(v);
+  r.body += '\n';
+  r.header("Content-Type", "application/json");
+  r.header("Cache-Control", "no-store");
+  return r;
+}
+
+Response storage_failure(const storage::Error& e) {
+  unsigned status = 500;
+  switch (e.code) {
+    case storage::Errc::not_found:
+      status = 404;
+      break;
+    case storage::Errc::invalid_input:
+      status = 400;
+      break;
+    case storage::Errc::no_space:
+      status = 507;
+      break;
+    default:
+      break;
+  }
+  return Response::text(status, e.message);
+}
+
+bool all_hex(std::string_view s) {
+  for (char c : s) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return !s.empty();
+}
+
+// A CID, or a hash in the name index (see admin_api.hpp), as the root CID.
+storage::Result<content::Cid> resolve_target(storage::BlockStore& store, std::string_view text) {
+  std::optional<content::HashAlgo> algo_by_length;
+  if (all_hex(text)) {
+    switch (text.size()) {
+      case 32:
+        algo_by_length = content::HashAlgo::md5;
+        break;
+      case 40:
+        algo_by_length = content::HashAlgo::sha1;
+        break;
+      case 64:
+        algo_by_length = content::HashAlgo::sha256;
+        break;
+      case 128:
+        algo_by_length = content::HashAlgo::sha512;
+        break;
+      default:
+        break;
+    }
+  }
+  bool looks_like_hash = algo_by_length || text.find(':') != std::string_view::npos;
+  for (auto a : content::kAllHashAlgos) {
+    if (text.starts_with(std::string(content::algo_name(a)) + "-")) looks_like_hash = true;
+  }
+  if (!looks_like_hash) {
+    auto cid = content::Cid::parse(text);
+    if (!cid) {
+      return storage::make_error(
+          storage::Errc::invalid_input,
+          "'" + std::string(text) + "' is neither a CID nor a hash (" + cid.error().message + ")");
+    }
+    return *cid;
+  }
+  auto parsed = content::parse_nix_hash(text, algo_by_length);
+  if (!parsed) return storage::from_content(parsed.error());
+  auto entry = store.lookup(parsed->digest);
+  if (!entry) return entry.error();
+  if (!*entry) {
+    return storage::make_error(storage::Errc::not_found,
+                               "no file with " +
+                                   std::string(content::algo_name(parsed->digest.algo)) + " " +
+                                   content::to_hex(parsed->digest) + " in the store");
+  }
+  return (*entry)->root;
+}
+
+}  // namespace
+
+Awaitable<Response> AdminApi::handle(const Request& request, const ApiRequest& api) const {
+  if (auto refused = check_admin(request, options_.token)) co_return std::move(*refused);
+  const std::string_view path = api.path;
+  if (path == "stats") {
+    if (request.method != Method::get && request.method != Method::head) {
+      co_return std::move(Response::text(405, "method not allowed").header("Allow", "GET, HEAD"));
+    }
+    co_return stats();
+  }
+  if (path.starts_with("pins/") && path.size() > 5) {
+    if (request.method != Method::post && request.method != Method::delete_) {
+      co_return std::move(
+          Response::text(405, "method not allowed").header("Allow", "POST, DELETE"));
+    }
+    auto decoded = percent_decode(path.substr(5));
+    if (!decoded)
+      co_return Response::text(400, "bad percent-escape in '" + std::string(path) + "'");
+    co_return pin(request, *decoded);
+  }
+  if (path == "files" || path == "car") {
+    if (request.method != Method::put) {
+      co_return std::move(Response::text(405, "method not allowed").header("Allow", "PUT"));
+    }
+    if (path == "files") co_return co_await put_file(request, api);
+    co_return co_await put_car(request);
+  }
+  co_return Response::text(404, "admin API: no endpoint /api/v1/" + std::string(path));
+}
+
+Response AdminApi::stats() const {
+  auto st = store_.stats();
+  if (!st) return storage_failure(st.error());
+  boost::json::object obj;
+  obj.emplace("store", store_.describe());
+  obj.emplace("files", st->files);
+  obj.emplace("blocks", st->blocks);
+  obj.emplace("logical_bytes", st->logical_bytes);
+  obj.emplace("disk_bytes", st->disk_bytes);
+  obj.emplace("pinned_bytes", st->pinned_bytes);
+  obj.emplace("max_size", st->max_size);
+  return json(200, obj);
+}
+
+Response AdminApi::pin(const Request& request, std::string_view target) const {
+  auto root = resolve_target(store_, target);
+  if (!root) return storage_failure(root.error());
+  const bool pinning = request.method == Method::post;
+  auto r = pinning ? store_.pin(*root) : store_.unpin(*root);
+  if (!r) return storage_failure(r.error());
+  boost::json::object obj;
+  obj.emplace("root", root->to_string());
+  obj.emplace("pinned", pinning);
+  return json(200, obj);
+}
+
+Awaitable<Response> AdminApi::put_file(const Request&, const ApiRequest&) const {
+  co_return Response::text(501, "admin API: uploads need request bodies, not supported yet");
+}
+
+Awaitable<Response> AdminApi::put_car(const Request&) const {
+  co_return Response::text(501, "admin API: uploads need request bodies, not supported yet");
+}
+
+}  // namespace srcgate::server

@@ -1,0 +1,46 @@
+// The admin API under /api/v1/ (issue 4 item 5), refused without the
+// configured bearer token (401; 403 when no token is configured):
+//   GET    /api/v1/stats               the store's counts and sizes (JSON)
+//   POST   /api/v1/pins/<cid|hash>     pin a stored file (JSON)
+//   DELETE /api/v1/pins/<cid|hash>     unpin it
+//   PUT    /api/v1/files[?name=N]      store the request body as a file; answers
+//                                      the `srcgate hash` JSON line
+//   PUT    /api/v1/car                 verify and store a CAR's blocks; one JSON
+//                                      object per root, as `srcgate import-car`
+// A hash is "algo:<hash>", SRI "algo-<base64>" or bare hex (its length names
+// md5, sha1, sha256 or sha512); it must be in the name index.
+// Thread-safety: immutable after construction; handle() is safe from any
+// thread, as the store is.
+#pragma once
+
+#include <string>
+
+#include "content/importer.hpp"
+#include "server/handler.hpp"
+#include "server/router.hpp"
+#include "storage/block_store.hpp"
+
+namespace srcgate::server {
+
+struct AdminOptions {
+  std::string token;  // "" disables the API
+  content::ImportProfile profile = content::ImportProfile::v1_2025;
+};
+
+class AdminApi {
+ public:
+  AdminApi(storage::BlockStore& store, AdminOptions options)
+      : store_(store), options_(std::move(options)) {}
+  Awaitable<Response> handle(const Request& request, const ApiRequest& api) const;
+
+ private:
+  Response stats() const;
+  Response pin(const Request& request, std::string_view target) const;
+  Awaitable<Response> put_file(const Request& request, const ApiRequest& api) const;
+  Awaitable<Response> put_car(const Request& request) const;
+
+  storage::BlockStore& store_;
+  AdminOptions options_;
+};
+
+}  // namespace srcgate::server

@@ -1,0 +1,39 @@
+#include "server/gateway_handler.hpp"
+
+#include <variant>
+
+#include "server/empty_store_handler.hpp"
+#include "server/hash_handler.hpp"
+#include "server/store_metrics.hpp"
+
+namespace srcgate::server {
+
+GatewayHandler::GatewayHandler(storage::BlockStore& store, GatewayOptions options,
+                               MetricsRegistry* metrics)
+    : store_(store),
+      options_(std::move(options)),
+      ipfs_(store, options_.base_path),
+      admin_(store, AdminOptions{options_.admin_token, options_.import_profile}) {
+  if (metrics) register_store_metrics(*metrics, store_);
+}
+
+Awaitable<Response> GatewayHandler::handle(const Request& request) {
+  const Route& route = *request.route;
+  if (const auto* hash = std::get_if<HashRequest>(&route)) {
+    if (auto refused = require_get_or_head(request)) co_return std::move(*refused);
+    co_return serve_hash(store_, request, *hash);
+  }
+  if (const auto* ipfs = std::get_if<IpfsRequest>(&route)) {
+    if (auto refused = require_get_or_head(request)) co_return std::move(*refused);
+    co_return ipfs_.serve(request, *ipfs);
+  }
+  if (const auto* api = std::get_if<ApiRequest>(&route)) {
+    co_return co_await admin_.handle(request, *api);
+  }
+  if (const auto* bad = std::get_if<BadRequest>(&route)) {
+    co_return Response::text(400, bad->reason);
+  }
+  co_return Response::text(404, "not found");
+}
+
+}  // namespace srcgate::server

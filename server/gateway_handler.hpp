@@ -1,0 +1,48 @@
+// The gateway's Handler: answers every routed request from the block store.
+// /<algo>/<hash> -> hash_handler.hpp, /ipfs/... -> ipfs_handler.hpp,
+// /api/v1/... -> admin_api.hpp (bearer token; 403 when no token is set),
+// a malformed target -> 400 with the router's reason, anything else -> 404.
+// Only GET and HEAD reach the content routes (else 405 with Allow).
+// /metrics, /healthz and /readyz are answered by the server itself.
+//
+// Ownership: holds a reference to the store, which must outlive the handler
+// (and so the server). Registers the store gauges in `metrics` when given.
+// Thread-safety: immutable after construction; handle() is safe from any
+// thread, as the store is.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "content/importer.hpp"
+#include "server/admin_api.hpp"
+#include "server/handler.hpp"
+#include "server/ipfs_handler.hpp"
+#include "server/metrics.hpp"
+#include "storage/block_store.hpp"
+
+namespace srcgate::server {
+
+struct GatewayOptions {
+  std::string base_path;    // as ServerOptions::base_path: "" or "/cache"
+  std::string admin_token;  // "" disables the admin API (403)
+  // Profile of files uploaded through PUT /api/v1/files.
+  content::ImportProfile import_profile = content::ImportProfile::v1_2025;
+};
+
+class GatewayHandler final : public Handler {
+ public:
+  // `metrics` may be null (no store gauges).
+  GatewayHandler(storage::BlockStore& store, GatewayOptions options,
+                 MetricsRegistry* metrics = nullptr);
+  Awaitable<Response> handle(const Request& request) override;
+
+ private:
+  storage::BlockStore& store_;
+  GatewayOptions options_;
+  IpfsHandler ipfs_;
+  AdminApi admin_;
+};
+
+}  // namespace srcgate::server
