@@ -212,7 +212,9 @@ class HttpServer::Impl {
   }
 
   void start() {
-    if (started_.exchange(true)) throw std::logic_error("HttpServer::start called twice");
+    if (started_.exchange(true) || stopping_) {
+      throw std::logic_error("HttpServer::start called twice or after stop");
+    }
     const std::string where = "listen " + options_.host + ":" + std::to_string(options_.port);
     ErrorCode ec;
     tcp::resolver resolver(ioc_);
@@ -326,6 +328,8 @@ class HttpServer::Impl {
   // On control_: the grace period is over. Close every socket on its strand,
   // then stop the io_context; frames still suspended are destroyed with it.
   void force_close() {
+    if (forcing_) return;
+    forcing_ = true;
     if (signals_) signals_->cancel();
     const auto conns = snapshot();
     if (conns.empty()) {
@@ -333,14 +337,14 @@ class HttpServer::Impl {
       ioc_.stop();
       return;
     }
-    auto remaining = std::make_shared<std::atomic<std::size_t>>(conns.size());
+    force_remaining_ = conns.size();
     for (const auto& c : conns) {
-      net::post(c->executor, [this, c, remaining] {
+      net::post(c->executor, [this, c] {
         if (c->stream != nullptr) {
           ErrorCode ignored;
           c->stream->socket().close(ignored);
         }
-        if (remaining->fetch_sub(1) == 1) {
+        if (force_remaining_.fetch_sub(1) == 1) {
           net::post(control_, [this] {
             io_stopped_ = true;
             ioc_.stop();
@@ -591,7 +595,7 @@ class HttpServer::Impl {
     }
   }
 
-  // Answers a request that could not be read (431, 408, 400, 413) and closes.
+  // Answers a request that could not be read (431, 400, 413) and closes.
   Awaitable<void> refuse(TcpStream& stream, unsigned status, std::string_view text,
                          const Request* req, std::string_view remote) {
     const auto when = std::chrono::system_clock::now();
@@ -650,8 +654,11 @@ class HttpServer::Impl {
         if (hec == http::error::header_limit || hec == http::error::buffer_overflow) {
           co_await refuse(stream, 431, "request header fields too large", nullptr, remote);
         } else if (hec == beast::error::timeout) {
+          // The stream has closed the socket already: nothing can be sent.
           metrics_.read_timeouts.inc();
-          co_await refuse(stream, 408, "request timeout", nullptr, remote);
+          const auto now = Clock::now();
+          record(nullptr, remote, "invalid", 408, WriteResult{0, "read timeout"}, CacheStatus::none,
+                 std::chrono::system_clock::now(), now);
         } else if (hec != http::error::end_of_stream && hec != http::error::partial_message &&
                    hec != net::error::connection_reset && hec != net::error::operation_aborted) {
           co_await refuse(stream, 400, "malformed request: " + hec.message(), nullptr, remote);
@@ -723,6 +730,7 @@ class HttpServer::Impl {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> io_stopped_{false};
   std::atomic<std::size_t> open_{0};
+  std::atomic<std::size_t> force_remaining_{0};  // force_close(): closes still to run
   std::uint16_t port_ = 0;
   std::mutex join_mu_;
 
@@ -730,7 +738,8 @@ class HttpServer::Impl {
   net::strand<net::io_context::executor_type> control_;  // listener, stop, signals
   TcpAcceptor acceptor_;
   SteadyTimer grace_timer_;
-  std::optional<net::signal_set> signals_;
+  std::optional<net::signal_set> signals_;  // on control_
+  bool forcing_ = false;                    // on control_
   std::vector<std::thread> threads_;
 };
 

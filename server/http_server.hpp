@@ -11,7 +11,8 @@
 // - more than max_connections open: a new connection gets a canned 503 and is
 //   closed at once;
 // - idle_timeout: a kept-alive connection with no new request is closed;
-// - read_timeout: a request's headers must arrive within it (else 408, close);
+// - read_timeout: a request's headers must arrive within it (else the
+//   connection is closed; logged as 408);
 // - write_timeout: every write (a header block, a body chunk) must complete
 //   within it, so a client that reads one byte a second is cut off.
 // stop() is graceful: the listener closes, /readyz turns 503, idle
@@ -60,7 +61,8 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds and listens, then starts the threads. Throws std::system_error
-  // ("listen 0.0.0.0:8080: Address already in use") when it cannot. Once.
+  // ("listen 0.0.0.0:8080: Address already in use") when it cannot. Once, and
+  // not after stop().
   void start();
   // The bound port (the real one when options.port was 0). REQUIRES: start().
   std::uint16_t port() const;

@@ -587,6 +587,41 @@ TEST_CASE("a client that does not read is cut off after the write timeout", "[se
   CHECK(ok->status == 200);
 }
 
+TEST_CASE("headers that trickle in slower than the read timeout are cut off", "[server]") {
+  ServerOptions o = test_options();
+  o.read_timeout = 300ms;
+  TestServer s(o);
+  Client slowloris(s.port());
+  REQUIRE(slowloris.send("GET /healthz HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n"));  // never ends
+  CHECK(slowloris.closed_within(5s));
+
+  Client other(s.port());
+  auto ok = other.get("/healthz");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  CHECK(s.stop_and_wait(10s));
+  CHECK(s.metric("srcgate_http_timeouts_total{phase=\"read\"}") == 1);
+  const std::string log = s.log_text();
+  CHECK_THAT(log, Catch::Matchers::Contains("method=- target=- status=408 bytes=0 duration_ms="));
+  CHECK_THAT(log, Catch::Matchers::Contains(" cache=- outcome=\"read timeout\"\n"));
+}
+
+TEST_CASE("a port in use is a start-up error naming the address", "[server]") {
+  TestServer first;
+  ServerOptions o = test_options();
+  o.port = first.port();
+  HttpServer second(o, std::make_shared<EmptyStoreHandler>(""), std::make_shared<MetricsRegistry>(),
+                    nullptr);
+  try {
+    second.start();
+    FAIL("start() bound a port that is in use");
+  } catch (const std::system_error& e) {
+    CHECK_THAT(e.what(), Catch::Matchers::StartsWith(
+                             "listen 127.0.0.1:" + std::to_string(first.port()) + ": "));
+    CHECK(e.code() == std::errc::address_in_use);
+  }
+}
+
 TEST_CASE("1000 idle connections are closed by the idle timeout; others are served",
           "[server][idle]") {
   constexpr int kIdle = 1000;
