@@ -254,6 +254,8 @@ Response IpfsHandler::serve(const Request& request, const IpfsRequest& ipfs) con
                 [&](std::uint64_t begin, std::uint64_t end) -> std::unique_ptr<BodySource> {
                   auto body = std::make_unique<FileBody>(store_, file, begin, end);
                   if (type) return body;
+                  // The first piece is read now: it shows a missing block before the
+                  // status line, and when the body starts the file it gives the type.
                   auto first = body->prime();
                   if (!first) {
                     failure = first.error();
@@ -264,14 +266,14 @@ Response IpfsHandler::serve(const Request& request, const IpfsRequest& ipfs) con
                 });
     if (failure) return read_failure(ctx, *failure);
     if (!type && (r.status == 200 || r.status == 206)) {
-      // The body starts past the first bytes (a Range) or is empty: read them apart.
+      // The type of the whole file, from its first bytes, also for a range
+      // that starts later; a missing first block must not fail the range.
       if (size == 0) {
         type = sniff_media_type({});
       } else {
         FileBody head(store_, file, 0, std::min<std::uint64_t>(size, 512));
         auto first = head.prime();
-        if (!first) return read_failure(ctx, first.error());
-        type = sniff_media_type(*first);
+        type = first ? sniff_media_type(*first) : std::string("application/octet-stream");
       }
     }
     if (type) r.header("Content-Type", *type);

@@ -55,33 +55,14 @@ bool starts_with(content::ByteView head, std::string_view magic) {
   return head.size() >= magic.size() && std::memcmp(head.data(), magic.data(), magic.size()) == 0;
 }
 
-// True when `b` is valid UTF-8 (a sequence cut at the end counts as valid)
-// and holds no NUL or other C0 control besides tab, LF, FF and CR.
+// True when `b` holds no "binary data byte" of the WHATWG MIME sniffing
+// standard (C0 controls other than TAB, LF, FF, CR and ESC), as Go's
+// http.DetectContentType decides text/plain.
 bool looks_like_text(content::ByteView b) {
-  std::size_t i = 0;
-  while (i < b.size()) {
-    const std::uint8_t c = b[i];
-    if (c < 0x80) {
-      if (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') return false;
-      if (c == 0x7f) return false;
-      ++i;
-      continue;
-    }
-    std::size_t n = 0;
-    if ((c & 0xe0) == 0xc0 && c >= 0xc2) {
-      n = 1;
-    } else if ((c & 0xf0) == 0xe0) {
-      n = 2;
-    } else if ((c & 0xf8) == 0xf0 && c <= 0xf4) {
-      n = 3;
-    } else {
+  for (const std::uint8_t c : b) {
+    if (c <= 0x08 || c == 0x0b || (c >= 0x0e && c <= 0x1a) || (c >= 0x1c && c <= 0x1f)) {
       return false;
     }
-    for (std::size_t k = 1; k <= n; ++k) {
-      if (i + k >= b.size()) return true;  // cut by the 512-byte window
-      if ((b[i + k] & 0xc0) != 0x80) return false;
-    }
-    i += n + 1;
   }
   return true;
 }

@@ -1,7 +1,8 @@
 // The Content-Type of a deserialized UnixFS file (ipfs-gateway.md §1.4):
 // from the file name's extension when it is a known one, else sniffed from
-// the first bytes (a few magic numbers; valid UTF-8 text without NULs is
-// text/plain), else application/octet-stream.
+// the first bytes (a few magic numbers; bytes without the WHATWG "binary data
+// bytes" are text/plain, as Go's http.DetectContentType says), else
+// application/octet-stream.
 // Thread-safety: pure functions.
 #pragma once
 
