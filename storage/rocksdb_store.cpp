@@ -165,7 +165,9 @@ class RocksDbEngine final : public KvEngine {
 
   Result<bool> get_into(Table t, std::string_view key, content::Bytes& out) override {
     rocksdb::PinnableSlice value;
-    auto s = db_->Get(rocksdb::ReadOptions(), cf(t), slice(key), &value);
+    rocksdb::ReadOptions ro;
+    ro.verify_checksums = o_.verify_checksums_on_read;
+    auto s = db_->Get(ro, cf(t), slice(key), &value);
     if (s.IsNotFound()) return false;
     if (!s.ok()) return from_status(s, o_.dir, "reading a block");
     auto* p = reinterpret_cast<const std::uint8_t*>(value.data());

@@ -28,6 +28,12 @@ struct RocksDbOptions {
   // them before the commit (which is always logged), instead of writing
   // every byte twice. Crash safety is the same either way.
   bool bulk_without_wal = true;
+  // Check RocksDB's CRC of every block read (blob records carry one). This is
+  // the guard against disk corruption on the hit path (blocks are hashed on
+  // import, and `verify` re-hashes them all). Debian's librocksdb computes
+  // crc32c in software (a portable build, no SSE4.2): about 1 GB/s per core,
+  // which halves read throughput (measured, bench/README.md "Store").
+  bool verify_checksums_on_read = true;
 };
 
 // Opens (or creates) the store. Errors: Errc::busy when another process (or
