@@ -51,6 +51,12 @@ void register_store_metrics(MetricsRegistry& registry, storage::BlockStore& stor
         &storage::StoreStats::pinned_bytes);
   gauge("srcgate_store_max_size_bytes", "The store's size cap in bytes; 0 means unbounded.",
         &storage::StoreStats::max_size);
+  gauge("srcgate_store_evicted_files",
+        "Files evicted to keep the store under its cap since it was opened.",
+        &storage::StoreStats::evicted_files);
+  gauge("srcgate_store_evicted_bytes",
+        "Logical bytes freed by evictions since the store was opened.",
+        &storage::StoreStats::evicted_bytes);
 }
 
 }  // namespace srcgate::server

@@ -1,5 +1,6 @@
 // The store's gauges in the Prometheus registry: files, blocks, logical bytes,
-// bytes on disk, pinned bytes and the size cap (srcgate_store_*), read from
+// bytes on disk, pinned bytes, the size cap, and the files and bytes evicted
+// since the store was opened (srcgate_store_*), read from
 // BlockStore::stats() at scrape time. One stats() call serves all six gauges
 // of a scrape: the snapshot is reused for kStoreStatsMaxAge.
 // Ownership: the callbacks hold a reference to the store, which must outlive

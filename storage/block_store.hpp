@@ -103,6 +103,8 @@ struct StoreStats {
   std::uint64_t pinned_bytes = 0;   // sum of stored_bytes of pinned records (shared blocks count
                                     // once per pinned record)
   std::uint64_t max_size = 0;       // the cap in force; 0 = unbounded
+  std::uint64_t evicted_files = 0;  // records evicted since this store was opened
+  std::uint64_t evicted_bytes = 0;  // logical bytes those evictions freed
 };
 
 struct EvictionReport {

@@ -918,6 +918,8 @@ Result<EvictionReport> IndexedStore::evict_locked(std::uint64_t target,
     }
     if (!progress) break;
   }
+  evicted_since_open_.files += report.files;
+  evicted_since_open_.bytes += report.bytes;
   return report;
 }
 
@@ -1022,6 +1024,8 @@ Result<StoreStats> IndexedStore::stats() {
     st.blocks = counters_.blocks;
     st.logical_bytes = counters_.logical_bytes;
     st.pinned_bytes = counters_.pinned_bytes;
+    st.evicted_files = evicted_since_open_.files;
+    st.evicted_bytes = evicted_since_open_.bytes;
   }
   st.max_size = limits_.max_size;
   auto disk = engine_->disk_bytes();

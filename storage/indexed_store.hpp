@@ -141,6 +141,7 @@ class IndexedStore final : public BlockStore {
 
   std::mutex mu_;
   codec::Counters counters_;                                  // guarded by mu_
+  EvictionReport evicted_since_open_;                         // guarded by mu_
   std::unordered_map<std::string, std::uint32_t> in_flight_;  // guarded by mu_
   std::unordered_set<std::uint64_t> live_imports_;            // guarded by mu_
 

@@ -39,9 +39,10 @@ namespace srcgate::test {
 class TestGateway {
  public:
   explicit TestGateway(std::string base_path = "", std::string admin_token = "",
-                       unsigned threads = 2) {
+                       unsigned threads = 2, std::optional<std::uint64_t> max_size = {}) {
     storage::RocksDbOptions o;
     o.dir = dir_ / "store";
+    o.store.max_size = max_size;
     auto s = storage::open_rocksdb_store(o);
     INFO((s ? "" : s.error().message));
     REQUIRE(s);
