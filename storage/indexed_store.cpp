@@ -453,17 +453,6 @@ class CarImportImpl final : public CarImport {
   bool committed_ = false;
 };
 
-// --- StoreBlockSource ------------------------------------------------------------
-
-content::Result<std::optional<Bytes>> StoreBlockSource::get(const Cid& cid) {
-  auto r = store_.get_block(cid);
-  if (!r) {
-    last_error_ = r.error();
-    return to_content(r.error());
-  }
-  return std::move(*r);
-}
-
 // --- IndexedStore ------------------------------------------------------------------
 
 IndexedStore::IndexedStore(std::unique_ptr<KvEngine> engine, StoreLimits limits)
@@ -563,9 +552,11 @@ Result<void> IndexedStore::for_each_name(
   std::optional<Error> error;
   auto s = engine_->scan(Table::names, "", [&](std::string_view key, ByteView value) {
     auto digest = codec::decode_name_key(key);
-    if (!digest) return error = digest.error(), false;
     auto entry = codec::decode_name(content::as_chars(value));
-    if (!entry) return error = entry.error(), false;
+    if (!digest || !entry) {
+      error = !digest ? digest.error() : entry.error();
+      return false;
+    }
     return visit(*digest, *entry);
   });
   if (!s) return s;
@@ -578,12 +569,14 @@ Result<void> IndexedStore::for_each_record(const std::function<bool(const FileRe
   auto s = engine_->scan(Table::files, "", [&](std::string_view key, ByteView value) {
     auto root = Cid::from_bytes(content::as_bytes(key));
     if (!root) {
-      return error = make_error(Errc::corruption,
-                                "file record key is not a CID: " + root.error().message),
-             false;
+      error = make_error(Errc::corruption, "file record key is not a CID: " + root.error().message);
+      return false;
     }
     auto r = codec::decode_record(*root, content::as_chars(value));
-    if (!r) return error = r.error(), false;
+    if (!r) {
+      error = r.error();
+      return false;
+    }
     return visit(*r);
   });
   if (!s) return s;
@@ -1105,7 +1098,6 @@ Result<VerifyReport> IndexedStore::verify(
   std::unordered_map<std::string, std::uint64_t> expected_refs;
   std::unordered_set<std::string> roots;
   std::uint64_t files = 0, pinned_bytes = 0;
-  std::optional<Error> error;
   s = engine_->scan(Table::files, "", [&](std::string_view key, ByteView value) {
     ++files;
     roots.emplace(key);
@@ -1196,7 +1188,6 @@ Result<VerifyReport> IndexedStore::verify(
   check("blocks", counters_.blocks, blocks);
   check("logical bytes", counters_.logical_bytes, logical);
   check("pinned bytes", counters_.pinned_bytes, pinned_bytes);
-  if (error) return *error;
   return rep;
 }
 
