@@ -33,8 +33,24 @@ namespace srcgate::server {
 
 enum class Method { get, head, post, put, delete_, options, other };
 
-// A request whose headers have been read. Requests with a body are refused by
-// the server (413) until the admin API needs them; handlers see none.
+// The body of a request, pulled by the handler piece by piece (admin API
+// uploads). The server accepts bodies only for /api/v1/ routes, up to
+// ServerOptions::max_body_bytes; other requests with a body get 413.
+// If the handler does not read the body to its end, the server closes the
+// connection after the response. Used by one handler call at a time.
+class RequestBody {
+ public:
+  virtual ~RequestBody() = default;
+  // The next piece: a non-empty view valid until the next call; an empty view
+  // at the end of the body; an error when the client is too slow (the
+  // server's read timeout applies to each piece), breaks the framing, or
+  // sends more than the limit. The first call answers "Expect: 100-continue".
+  virtual Awaitable<content::Result<content::ByteView>> read() = 0;
+  // Content-Length, or nullopt for a chunked body.
+  virtual std::optional<std::uint64_t> length() const = 0;
+};
+
+// A request whose headers have been read.
 struct Request {
   Method method = Method::get;
   std::string_view method_name;  // as sent ("GET")
@@ -43,6 +59,8 @@ struct Request {
   // Header fields in arrival order; names as sent.
   std::vector<std::pair<std::string_view, std::string_view>> headers;
   std::string_view remote;  // "ip:port" of the client
+  // The body, for the requests whose body the server accepts; null otherwise.
+  RequestBody* body = nullptr;
 
   // The first value of header `name` (case-insensitive), "" when absent.
   std::string_view header(std::string_view name) const;

@@ -9,6 +9,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -21,6 +23,8 @@
 #include <system_error>
 #include <thread>
 #include <unordered_set>
+#include <variant>
+#include <vector>
 
 namespace srcgate::server {
 
@@ -138,6 +142,71 @@ std::string reason_phrase(unsigned status) {
   if (r.empty() || r.front() == '<') return {};
   return std::string(r);
 }
+
+// The body of an accepted upload (/api/v1/), read from the session's socket
+// as the handler pulls it: the header parser's state moves into a
+// buffer_body parser, which fills one bounded piece per read(). Lives in the
+// session's frame for one request.
+class SessionBody final : public RequestBody {
+ public:
+  static constexpr std::size_t kPiece = 256 * 1024;
+
+  SessionBody(TcpStream& stream, beast::flat_buffer& buffer,
+              http::request_parser<http::empty_body>&& header, std::uint64_t limit,
+              std::chrono::milliseconds timeout)
+      : stream_(stream),
+        buffer_(buffer),
+        parser_(std::move(header)),
+        length_(parser_.content_length() ? std::optional<std::uint64_t>(*parser_.content_length())
+                                         : std::nullopt),
+        timeout_(timeout) {
+    parser_.body_limit(limit);
+    const auto expect = parser_.get()[http::field::expect];
+    expect_continue_ = beast::iequals(expect, "100-continue");
+  }
+
+  std::optional<std::uint64_t> length() const override { return length_; }
+  bool done() const { return parser_.is_done(); }
+
+  Awaitable<content::Result<content::ByteView>> read() override {
+    if (expect_continue_) {
+      expect_continue_ = false;
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(timeout_);
+      auto [wec, wn] = co_await net::async_write(stream_, net::buffer(kContinue));
+      if (wec) co_return fail("writing 100 Continue: " + wec.message());
+    }
+    piece_.resize(kPiece);
+    // Each pass reads from the socket or ends; the timeout bounds each read.
+    while (!parser_.is_done()) {
+      auto& body = parser_.get().body();
+      body.data = piece_.data();
+      body.size = piece_.size();
+      body.more = true;
+      stream_.expires_after(timeout_);
+      auto [ec, n] = co_await http::async_read_some(stream_, buffer_, parser_);
+      const std::size_t got = piece_.size() - parser_.get().body().size;
+      if (ec && ec != http::error::need_buffer) {
+        if (ec == http::error::body_limit) co_return fail("request body exceeds the size limit");
+        co_return fail("reading the request body: " + ec.message());
+      }
+      if (got > 0) co_return content::ByteView(piece_.data(), got);
+    }
+    co_return content::ByteView{};
+  }
+
+ private:
+  static content::Error fail(std::string message) {
+    return content::make_error(content::Errc::truncated, std::move(message));
+  }
+  TcpStream& stream_;
+  beast::flat_buffer& buffer_;
+  http::request_parser<http::buffer_body> parser_;
+  std::optional<std::uint64_t> length_;
+  std::chrono::milliseconds timeout_;
+  bool expect_continue_ = false;
+  std::vector<std::uint8_t> piece_;
+};
 
 struct ServerMetrics {
   explicit ServerMetrics(MetricsRegistry& r)
@@ -648,6 +717,7 @@ class HttpServer::Impl {
 
       http::request_parser<http::empty_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+      parser.body_limit(boost::none);  // judged below: 413, or SessionBody's own limit
       stream.expires_after(options_.read_timeout);
       auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser);
       if (hec) {
@@ -683,13 +753,30 @@ class HttpServer::Impl {
       const Route route = server::route(req.target, options_.base_path);
       req.route = &route;
 
+      // Bodies only for the admin API; the header's fields (and the views into
+      // them above) move into the body's parser, so read keep_alive and the
+      // version first.
+      keep_alive = msg.keep_alive();
+      const unsigned version = msg.version();
+      std::optional<SessionBody> body;
       const auto content_length = parser.content_length();
       if ((content_length && *content_length > 0) || parser.chunked()) {
-        co_await refuse(stream, 413, "request bodies are not accepted", &req, remote);
-        co_return;
+        if (!std::holds_alternative<ApiRequest>(route)) {
+          co_await refuse(stream, 413, "request bodies are not accepted", &req, remote);
+          co_return;
+        }
+        if (content_length && *content_length > options_.max_body_bytes) {
+          co_await refuse(
+              stream, 413,
+              "request body larger than " + std::to_string(options_.max_body_bytes) + " bytes",
+              &req, remote);
+          co_return;
+        }
+        body.emplace(stream, buffer, std::move(parser), options_.max_body_bytes,
+                     options_.read_timeout);
+        req.body = &*body;
       }
 
-      keep_alive = msg.keep_alive();
       std::optional<Response> res = builtin(route, req.method);
       if (!res) {
         try {
@@ -699,8 +786,9 @@ class HttpServer::Impl {
         }
       }
       if (stopping_) keep_alive = false;
-      const WriteResult w = co_await write_response(stream, *res, req.method == Method::head,
-                                                    msg.version(), keep_alive);
+      if (body && !body->done()) keep_alive = false;  // unread body bytes: the framing is lost
+      const WriteResult w =
+          co_await write_response(stream, *res, req.method == Method::head, version, keep_alive);
       record(&req, remote, route_name(route), res->status, w, res->cache, when, start);
       if (!w.complete()) {
         // Cut, never completed: close without a graceful shutdown.

@@ -48,6 +48,9 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds write_timeout{30'000};
   std::chrono::milliseconds shutdown_grace{10'000};
+  // Request bodies are accepted for /api/v1/ only, up to this many bytes
+  // (more: 413); each piece is read under read_timeout.
+  std::uint64_t max_body_bytes = std::uint64_t{16} << 30;
 };
 
 class HttpServer {

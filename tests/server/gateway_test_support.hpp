@@ -152,7 +152,13 @@ inline HttpResult http(const std::string& url, const std::vector<std::string>& e
     out.body.assign(body.begin(), body.end());
   }
   std::string text(head.begin(), head.end());
-  // Redirects are not followed, so the dump holds one response.
+  // Redirects are not followed, so the dump holds one response, after any
+  // interim 1xx responses (100 Continue).
+  for (int i = 0; i < 8 && text.starts_with("HTTP/1.1 1"); ++i) {
+    const std::size_t end = text.find("\r\n\r\n");
+    if (end == std::string::npos) break;
+    text = text.substr(end + 4);
+  }
   if (!text.starts_with("HTTP/")) return out;
   std::size_t line_end = text.find("\r\n");
   const std::string status_line = text.substr(0, line_end);

@@ -493,8 +493,8 @@ TEST_CASE("malformed requests get 400 with the reason, other methods 405", "[ser
   REQUIRE(authorised);
   CHECK(authorised->status == 501);
 
-  // A request with a body is refused and the connection closed.
-  REQUIRE(c.send("PUT /api/v1/files HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"));
+  // A request with a body outside the admin API is refused and the connection closed.
+  REQUIRE(c.send("PUT /ipfs/bafkqaaa HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"));
   auto put = c.read_response();
   REQUIRE(put);
   CHECK(put->status == 413);
