@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -15,6 +16,7 @@
 #include "content/dag_pb.hpp"
 #include "content/importer.hpp"
 #include "content/nix_hash.hpp"
+#include "server/admin_client.hpp"
 #include "server/cli_command.hpp"
 #include "server/hash_command.hpp"
 #include "storage/rocksdb_store.hpp"
@@ -44,6 +46,8 @@ struct Cli {
   po::variables_map vm;
   std::string data;
   std::string max_size;
+  std::string server;  // --server URL: use that server's admin API (admin_client.hpp)
+  bool server_capable = false;
   std::vector<std::string> operands;
 
   explicit Cli(std::string command, bool with_max_size) : name(std::move(command)) {
@@ -58,6 +62,26 @@ struct Cli {
     }
     hidden.add_options()("operand", po::value<std::vector<std::string>>(&operands));
     positional.add("operand", -1);
+  }
+
+  // Adds --server URL (the commands that the admin API can do).
+  void with_server() {
+    server_capable = true;
+    visible.add_options()(
+        "server", po::value<std::string>(&server)->value_name("URL"),
+        "send the work to the admin API of the `srcgate serve` at URL (http://host:port[/base]) "
+        "instead of opening the store; the token comes from $SRCGATE_ADMIN_TOKEN");
+  }
+
+  // The --server endpoint; nullopt (after a message) when the URL is bad.
+  std::optional<AdminEndpoint> endpoint(std::ostream& err) const {
+    const char* token = std::getenv("SRCGATE_ADMIN_TOKEN");
+    auto ep = parse_admin_url(server, token ? token : "");
+    if (!ep) {
+      err << "srcgate " << name << ": " << ep.error().message << '\n';
+      return std::nullopt;
+    }
+    return *ep;
   }
 
   // Returns an exit status when the command is done (help or usage error).
@@ -104,7 +128,9 @@ std::unique_ptr<BlockStore> open_store(const Cli& cli, bool create, std::ostream
   if (e.code == storage::Errc::busy) {
     err << "the store at " << o.dir.string()
         << " is in use by another process (is `srcgate serve` running?); use the server's "
-           "admin API instead (`srcgate import --server URL`, coming with the gateway issue)\n";
+           "admin API instead"
+        << (cli.server_capable ? " (`srcgate " + cli.name + " --server http://HOST:PORT`)" : "")
+        << '\n';
   } else if (e.code == storage::Errc::not_found) {
     err << "there is no store at " << o.dir.string()
         << " (import something first, or pass --data DIR)\n";
@@ -296,8 +322,14 @@ int finish_output(const Cli& cli, std::ostream& out, std::ostream& err, int stat
 int pin_or_unpin(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                  bool pin) {
   Cli cli(pin ? "pin" : "unpin", false);
+  cli.with_server();
   if (auto done = cli.parse(args, pin ? kPinHelp : kUnpinHelp, out, err)) return *done;
   if (cli.operands.empty()) return cli.usage(err, "no CID or HASH given");
+  if (!cli.server.empty()) {
+    auto ep = cli.endpoint(err);
+    if (!ep) return kExitUsage;
+    return finish_output(cli, out, err, pin_via_server(*ep, cli.operands, pin, out, err));
+  }
   auto store = open_store(cli, false, err);
   if (!store) return kExitFailure;
   int status = kExitOk;
@@ -361,10 +393,17 @@ int run_import_command(const std::vector<std::string>& args, std::ostream& out, 
       ("UnixFS import profile: " + std::string(content::ImportProfile::v1_2025.name) + ", " +
        std::string(content::ImportProfile::v0_2015.name))
           .c_str());
+  cli.with_server();
   if (auto done = cli.parse(args, kImportHelp, out, err)) return *done;
   auto profile = content::ImportProfile::by_name(profile_name);
   if (!profile) return cli.usage(err, "unknown profile '" + profile_name + "'");
   if (cli.operands.empty()) return cli.usage(err, "no FILE given ('-' reads standard input)");
+  if (!cli.server.empty()) {
+    auto ep = cli.endpoint(err);
+    if (!ep) return kExitUsage;
+    return finish_output(cli, out, err,
+                         import_via_server(*ep, cli.operands, profile->name, out, err));
+  }
   auto store = open_store(cli, true, err);
   if (!store) return kExitFailure;
 
@@ -401,8 +440,14 @@ int run_import_command(const std::vector<std::string>& args, std::ostream& out, 
 int run_import_car_command(const std::vector<std::string>& args, std::ostream& out,
                            std::ostream& err) {
   Cli cli("import-car", true);
+  cli.with_server();
   if (auto done = cli.parse(args, kImportCarHelp, out, err)) return *done;
   if (cli.operands.empty()) return cli.usage(err, "no FILE.car given ('-' reads standard input)");
+  if (!cli.server.empty()) {
+    auto ep = cli.endpoint(err);
+    if (!ep) return kExitUsage;
+    return finish_output(cli, out, err, import_car_via_server(*ep, cli.operands, out, err));
+  }
   auto store = open_store(cli, true, err);
   if (!store) return kExitFailure;
 
@@ -505,8 +550,14 @@ int run_unpin_command(const std::vector<std::string>& args, std::ostream& out, s
 
 int run_stats_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   Cli cli("stats", false);
+  cli.with_server();
   if (auto done = cli.parse(args, kStatsHelp, out, err)) return *done;
   if (!cli.operands.empty()) return cli.usage(err, "unexpected operand '" + cli.operands[0] + "'");
+  if (!cli.server.empty()) {
+    auto ep = cli.endpoint(err);
+    if (!ep) return kExitUsage;
+    return finish_output(cli, out, err, stats_via_server(*ep, out, err));
+  }
   auto store = open_store(cli, false, err);
   if (!store) return kExitFailure;
   auto st = store->stats();
