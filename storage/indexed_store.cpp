@@ -170,12 +170,17 @@ class BlockWriter {
   void release() {
     if (released_) return;
     released_ = true;
-    s_.release(id_, keys_, written_);
+    s_.release(id_, keys_, written_, cleared_);
   }
 
   bool has(const std::string& key) const { return index_.contains(key); }
   const std::optional<Error>& error() const { return error_; }
   const std::vector<std::string>& keys() const { return keys_; }
+  const std::vector<std::string>& written() const { return written_; }
+  // A commit deleted the pending markers of these written blocks (in its batch).
+  void markers_cleared(const std::vector<std::string>& keys) {
+    cleared_.insert(keys.begin(), keys.end());
+  }
   const std::vector<std::uint64_t>& sizes() const { return sizes_; }
   std::uint64_t size_of(const std::string& key) const { return sizes_[index_.at(key)]; }
   std::uint64_t id() const { return id_; }
@@ -209,6 +214,7 @@ class BlockWriter {
   std::vector<std::string> keys_;
   std::vector<std::uint64_t> sizes_;
   std::vector<std::string> written_;
+  std::unordered_set<std::string> cleared_;  // written blocks whose markers a commit deleted
   std::unique_ptr<KvBatch> batch_;
   std::uint64_t bytes_written_ = 0;
   bool used_bulk_ = false;
@@ -356,7 +362,7 @@ class CarImportImpl final : public CarImport {
         if (r.root == plans.front().root) r.block_count = plans.front().keys.size();
       }
     }
-    auto c = store_.commit_car(plans);
+    auto c = store_.commit_car(writer_, plans);
     committed_ = true;
     writer_.release();
     if (!c) return c.error();
@@ -693,7 +699,8 @@ Result<std::optional<std::uint64_t>> IndexedStore::claim_existing(const std::str
 }
 
 void IndexedStore::release(std::uint64_t import_id, const std::vector<std::string>& held,
-                           const std::vector<std::string>& written) {
+                           const std::vector<std::string>& written,
+                           const std::unordered_set<std::string>& cleared) {
   std::lock_guard lock(mu_);
   live_imports_.erase(import_id);
   for (const auto& key : held) {
@@ -704,7 +711,9 @@ void IndexedStore::release(std::uint64_t import_id, const std::vector<std::strin
   auto batch = engine_->new_batch();
   for (const auto& key : held) {
     bool mine = wrote.contains(key);
-    if (mine) batch->del(Table::pending, codec::pending_key(import_id, key));
+    if (mine && !cleared.contains(key)) {
+      batch->del(Table::pending, codec::pending_key(import_id, key));
+    }
     if (in_flight_.contains(key)) continue;  // another import still needs it
     auto ref = engine_->get(Table::refs, key);
     if (!ref || *ref) continue;  // referenced (or cannot tell: leave it to gc)
@@ -777,8 +786,7 @@ Result<IndexedStore::PutOutcome> IndexedStore::put_record_locked(
   return out;
 }
 
-Result<bool> IndexedStore::commit_file(const BlockWriter& writer,
-                                       const content::FileSummary& summary) {
+Result<bool> IndexedStore::commit_file(BlockWriter& writer, const content::FileSummary& summary) {
   bool already = false;
   bool evicted = false;
   {
@@ -787,7 +795,13 @@ Result<bool> IndexedStore::commit_file(const BlockWriter& writer,
     auto put = put_record_locked(txn, summary.dag.root, writer.keys(), writer.sizes(),
                                  summary.digests, summary.dag.size);
     if (!put) return put.error();
+    // Every block this import wrote is now referenced: its marker goes in the
+    // same batch, which saves release() a write.
+    for (const auto& key : writer.written()) {
+      txn.batch().del(Table::pending, codec::pending_key(writer.id(), key));
+    }
     if (auto c = txn.commit(); !c) return c.error();
+    writer.markers_cleared(writer.written());
     already = put->existed && put->added_blocks == 0;
     auto e = maybe_evict_locked(summary.dag.root);
     if (!e) return e.error();
@@ -798,17 +812,26 @@ Result<bool> IndexedStore::commit_file(const BlockWriter& writer,
   return already;
 }
 
-Result<void> IndexedStore::commit_car(const std::vector<RootPlan>& plans) {
+Result<void> IndexedStore::commit_car(BlockWriter& writer, const std::vector<RootPlan>& plans) {
   if (plans.empty()) return {};
   bool evicted = false;
   {
     std::lock_guard lock(mu_);
     Txn txn(*this);
+    std::unordered_set<std::string> referenced;
     for (const auto& plan : plans) {
       auto put = put_record_locked(txn, plan.root, plan.keys, plan.sizes, plan.digests, plan.size);
       if (!put) return put.error();
+      referenced.insert(plan.keys.begin(), plan.keys.end());
+    }
+    std::vector<std::string> cleared;
+    for (const auto& key : writer.written()) {
+      if (!referenced.contains(key)) continue;
+      txn.batch().del(Table::pending, codec::pending_key(writer.id(), key));
+      cleared.push_back(key);
     }
     if (auto c = txn.commit(); !c) return c.error();
+    writer.markers_cleared(cleared);
     auto e = maybe_evict_locked(plans.front().root);
     if (!e) return e.error();
     evicted = *e;

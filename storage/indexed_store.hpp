@@ -105,14 +105,16 @@ class IndexedStore final : public BlockStore {
   // or nullopt when the store does not have it. Takes mu_.
   Result<std::optional<std::uint64_t>> claim_existing(const std::string& key);
   // Ends in-flight status of `held`, and for `written` (a subset) deletes the
-  // blocks no record references and the pending markers of `import_id`.
+  // blocks no record references and the pending markers of `import_id` that
+  // a commit did not delete already (`cleared`).
   void release(std::uint64_t import_id, const std::vector<std::string>& held,
-               const std::vector<std::string>& written);
+               const std::vector<std::string>& written,
+               const std::unordered_set<std::string>& cleared);
 
   // Commits a finished file import; true when the file was stored already.
-  Result<bool> commit_file(const BlockWriter& writer, const content::FileSummary& summary);
+  Result<bool> commit_file(BlockWriter& writer, const content::FileSummary& summary);
   // Commits the records of a CAR import in one batch.
-  Result<void> commit_car(const std::vector<RootPlan>& plans);
+  Result<void> commit_car(BlockWriter& writer, const std::vector<RootPlan>& plans);
 
   // --- under mu_ ---
   Result<std::optional<FileRecord>> record_locked(const content::Cid& root);
