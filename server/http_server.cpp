@@ -19,6 +19,7 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -717,7 +718,8 @@ class HttpServer::Impl {
 
       http::request_parser<http::empty_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
-      parser.body_limit(boost::none);  // judged below: 413, or SessionBody's own limit
+      // Judged below (413, or SessionBody's own limit), not by Beast's 1 MB default.
+      parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       stream.expires_after(options_.read_timeout);
       auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser);
       if (hec) {
