@@ -195,6 +195,10 @@ Response IpfsHandler::serve(const Request& request, const IpfsRequest& ipfs) con
   }
 
   const std::optional<ResponseFormat> block_format = format_of_codec(cid.codec());
+  const bool unixfs_codec = cid.codec() == code(Codec::dag_pb) || cid.codec() == code(Codec::raw);
+  if (n.format == ResponseFormat::tar && unixfs_codec) {
+    return Response::text(501, "format=tar is not implemented by this gateway; use ?format=car");
+  }
   if (n.format) {
     if (!block_format || *block_format != *n.format) {
       return Response::text(406, "cannot serve " + cid_text + " (codec " + codec_hex(cid.codec()) +

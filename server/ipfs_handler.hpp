@@ -8,7 +8,8 @@
 // - ?format=raw: the terminal block (Range honoured), Etag "<cid>.raw";
 // - ?format=car: a CAR stream (car_response.hpp), weak Etag, Accept-Ranges: none;
 // - ?format=dag-json|dag-cbor|json|cbor: the block as is when its codec is
-//   that format, else 406 (no conversion, IPIP-0524); tar and ipns-record: 406;
+//   that format, else 406 (no conversion, IPIP-0524); ipns-record and tar of
+//   a non-UnixFS block: 406; tar of UnixFS: 501 (not implemented);
 // - no format: a UnixFS file streamed with Range, a directory redirected to
 //   its trailing-slash URL (301), then its index.html or a generated listing,
 //   a symlink's target text (never followed); json/cbor/dag-json/dag-cbor

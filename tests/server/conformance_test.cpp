@@ -710,6 +710,8 @@ TEST_CASE(
   CHECK((d_raw.body == dagcbor.raw(dagcbor.root())));
 
   CHECK(http(gw.ipfs(unixfs.root() + "/?format=dag-json")).status == 406);
+  CHECK(http(gw.ipfs(json.root() + "?format=tar")).status == 406);
+  CHECK(http(gw.ipfs(unixfs.root() + "/?format=tar")).status == 501);  // tar: not implemented
   CHECK(http(gw.ipfs(unixfs.root() + "/ascii.txt?format=json")).status == 406);
   CHECK(http(gw.ipfs(unixfs.root() + "/ascii.txt"), {"-H", "Accept: application/vnd.ipld.dag-json"})
             .status == 406);
