@@ -11,8 +11,9 @@
 //   churn        imports of 2-8 MiB files into a store capped at CAP until
 //                3x CAP went in; disk/logical after every commit and at the end
 //   open         time to open a store of 100,000 blocks (best and worst of 5)
-//   compression  blob compression none / lz4 / zstd on already-compressed
-//                files (.gz/.xz/.bz2/.zst found under /usr/share)
+//   compression  blob compression none / lz4 / zstd on 256 MiB of already
+//                compressed files of 64 KiB or more (apt's .deb cache first,
+//                then .gz/.xz/.bz2/.zst/.tgz/.zip under /usr/share, /usr/lib)
 //
 // Usage: srcgate_store_bench SCRATCH_DIR [large|small|read|churn|open|compression|all]
 // Data is ChaCha20 keystream (incompressible, like the tarballs srcgate serves).
@@ -338,37 +339,41 @@ void bench_compression(const fs::path& dir) {
   Bytes corpus;
   const std::uint64_t want = 256 * kMiB;
   std::error_code ec;
-  for (const char* root : {"/usr/share", "/usr/lib"}) {
+  // Package archives first (.deb: xz- or zstd-compressed tarballs inside),
+  // then compressed files of at least 64 KiB elsewhere.
+  for (const char* root : {"/var/cache/apt/archives", "/usr/share", "/usr/lib"}) {
     for (auto it = fs::recursive_directory_iterator(
              root, fs::directory_options::skip_permission_denied, ec);
          it != fs::recursive_directory_iterator() && corpus.size() < want; it.increment(ec)) {
       if (ec) break;
       auto ext = it->path().extension();
-      if (!it->is_regular_file(ec) ||
-          (ext != ".gz" && ext != ".xz" && ext != ".bz2" && ext != ".zst")) {
-        continue;
-      }
+      const bool archive = ext == ".gz" || ext == ".xz" || ext == ".bz2" || ext == ".zst" ||
+                           ext == ".tgz" || ext == ".deb" || ext == ".zip";
+      if (!archive || !it->is_regular_file(ec) || it->file_size(ec) < 64 * 1024) continue;
       std::ifstream in(it->path(), std::ios::binary);
       corpus.insert(corpus.end(), std::istreambuf_iterator<char>(in),
                     std::istreambuf_iterator<char>());
     }
   }
   line("compression corpus",
-       fmt("%.1f MiB of .gz/.xz/.bz2/.zst files", double(corpus.size()) / kMiB));
+       fmt("%.1f MiB of .deb/.gz/.xz/.bz2/.zst/.tgz/.zip files", double(corpus.size()) / kMiB));
   const std::pair<storage::BlobCompression, const char*> kinds[] = {
       {storage::BlobCompression::none, "none"},
       {storage::BlobCompression::lz4, "lz4"},
       {storage::BlobCompression::zstd, "zstd"}};
   for (const auto& [kind, name] : kinds) {
     auto s = open(dir / (std::string("compression-") + name), std::nullopt, kind);
+    auto c0 = CpuSnapshot::take();
     auto t0 = std::chrono::steady_clock::now();
     import(*s, corpus);
     double t = seconds_since(t0);
+    auto c1 = CpuSnapshot::take();
     must(s->gc(), "gc");
     auto st = must(s->stats(), "stats");
     line((std::string("blob compression ") + name).c_str(),
          fmt("disk / input %.3f", double(st.disk_bytes) / double(corpus.size())) +
              fmt(", import %.0f MiB/s", double(corpus.size()) / kMiB / t));
+    line("  ", cpu_report(c0, c1, double(corpus.size()) / kMiB));
   }
 }
 
