@@ -15,7 +15,8 @@ namespace srcgate::test {
 // The project's source tree, and the shared/ folder beside it (fixtures, notes).
 std::filesystem::path source_dir();
 std::filesystem::path shared_dir();
-std::filesystem::path fixture(std::string_view relative);  // under shared/fixtures/gateway-conformance
+std::filesystem::path fixture(
+    std::string_view relative);  // under shared/fixtures/gateway-conformance
 // The built srcgate binary.
 std::filesystem::path srcgate_binary();
 
