@@ -141,7 +141,7 @@ class BlockWriter {
     if (*referenced) return {};
     if (!batch_) batch_ = s_.engine_->new_batch();
     batch_->put(Table::blocks, key, bytes);
-    batch_->put(Table::pending, codec::pending_key(id_, key), {});
+    unmarked_.push_back(written_.size());
     written_.push_back(std::move(key));
     if (batch_->bytes() >= kBlockBatchBytes) return flush_batch();
     return {};
@@ -197,11 +197,23 @@ class BlockWriter {
     return *error_;
   }
 
+  // Writes the pending blocks with a pending marker each. Logged: blocks and
+  // markers in one batch. Bulk: the markers first, logged, then the blocks
+  // unlogged, so that a crash can leave a marker without its block (harmless)
+  // but never a block without its marker.
   Result<void> flush_batch() {
     if (!batch_ || batch_->empty()) return {};
     bytes_written_ += batch_->bytes();
     bool bulk = bytes_written_ > s_.bulk_after_bytes_;
-    auto w = s_.engine_->write(*batch_, bulk ? WriteMode::bulk : WriteMode::logged);
+    auto markers = bulk ? s_.engine_->new_batch() : nullptr;
+    KvBatch& marker_batch = bulk ? *markers : *batch_;
+    for (std::size_t i : unmarked_) {
+      marker_batch.put(Table::pending, codec::pending_key(id_, written_[i]), {});
+    }
+    unmarked_.clear();
+    Result<void> w;
+    if (bulk) w = s_.engine_->write(*markers, WriteMode::logged);
+    if (w) w = s_.engine_->write(*batch_, bulk ? WriteMode::bulk : WriteMode::logged);
     batch_.reset();
     if (!w) return fail(w.error());
     used_bulk_ = used_bulk_ || bulk;
@@ -214,6 +226,7 @@ class BlockWriter {
   std::vector<std::string> keys_;
   std::vector<std::uint64_t> sizes_;
   std::vector<std::string> written_;
+  std::vector<std::size_t> unmarked_;        // positions in written_ of blocks in batch_
   std::unordered_set<std::string> cleared_;  // written blocks whose markers a commit deleted
   std::unique_ptr<KvBatch> batch_;
   std::uint64_t bytes_written_ = 0;

@@ -44,8 +44,9 @@ class KvBatch {
   virtual bool empty() const = 0;
 };
 
-// How a batch is written. `bulk` is for block data: the engine may skip its
-// write-ahead log, and a bulk write is durable only after sync_bulk().
+// How a batch is written. `bulk` is for block data only (Table::blocks): the
+// engine may skip its write-ahead log, and a bulk write is durable only after
+// sync_bulk(). A crash may keep any subset of the unsynced bulk writes.
 enum class WriteMode { logged, bulk };
 
 // How hard compact() works.

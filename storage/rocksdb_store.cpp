@@ -25,10 +25,15 @@
 //   4 and 64 MiB): space comes back in pieces small compared to the cap.
 // - durability: small writes go through the WAL without fsync (a process
 //   crash loses nothing; the OS keeps the WAL). Large imports write their
-//   blocks without the WAL (bulk) and sync_bulk() flushes them before the
-//   logged commit; atomic_flush keeps each block and its pending marker
-//   (same batch, two column families) together in every flush, so crash
-//   recovery finds a marker for every block a crash left behind.
+//   blocks without the WAL (bulk): the pending markers of a bulk batch are
+//   written (logged) before it, and sync_bulk() flushes the blocks column
+//   family before the logged commit, so crash recovery finds a marker for
+//   every block a crash left behind. No atomic_flush: with it, concurrent
+//   flushes of the same column families (two imports' sync_bulk(), a
+//   compaction's flush) trip an assertion that Debian's build keeps
+//   (`cfd->GetFlushReason() == cfds[0]->GetFlushReason()`, the race fixed
+//   upstream by rocksdb#11111 in 8.x), and the contract suite's threads case
+//   aborted on it. Manual flushes and compactions are serialized too.
 // - index tables hold hashes and counters: no compression, bloom filters for
 //   point lookups, small write buffers.
 #include "storage/rocksdb_store.hpp"
@@ -45,6 +50,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <mutex>
 #include <system_error>
 
 #include "storage/indexed_store.hpp"
@@ -149,8 +155,8 @@ class RocksDbEngine final : public KvEngine {
     if (!unsynced_bulk_.exchange(false)) return {};
     rocksdb::FlushOptions fo;
     fo.wait = true;
-    std::vector<rocksdb::ColumnFamilyHandle*> cfs = {cf(Table::blocks), cf(Table::pending)};
-    auto s = db_->Flush(fo, cfs);
+    std::lock_guard lock(manual_mu_);
+    auto s = db_->Flush(fo, cf(Table::blocks));
     if (!s.ok()) {
       unsynced_bulk_ = true;
       return failed(s, "flushing imported blocks");
@@ -206,6 +212,7 @@ class RocksDbEngine final : public KvEngine {
 
   Result<void> compact(CompactMode mode) override {
     resume_if_needed();
+    std::lock_guard lock(manual_mu_);
     rocksdb::CompactRangeOptions cro;
     cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
     cro.allow_write_stall = true;
@@ -324,7 +331,6 @@ class RocksDbEngine final : public KvEngine {
     db.create_if_missing = o_.create_if_missing;
     db.create_missing_column_families = true;
     db.max_background_jobs = 2;
-    db.atomic_flush = true;
     db.max_total_wal_size = 64ull << 20;
     db.keep_log_file_num = 3;
     db.max_log_file_size = 1ull << 20;
@@ -394,6 +400,7 @@ class RocksDbEngine final : public KvEngine {
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   std::atomic<bool> unsynced_bulk_{false};
+  std::mutex manual_mu_;  // one manual flush or compaction at a time
   std::atomic<bool> needs_resume_{false};
 };
 
