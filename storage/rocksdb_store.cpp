@@ -131,6 +131,14 @@ class RocksDbEngine final : public KvEngine {
 
   ~RocksDbEngine() override {
     if (!db_) return;
+    {
+      // Flushed memtables leave no WAL to replay at the next open. Best
+      // effort: on failure the WAL replays instead.
+      std::lock_guard lock(manual_mu_);
+      rocksdb::FlushOptions fo;
+      fo.wait = true;
+      std::ignore = db_->Flush(fo, cfs_);
+    }
     for (auto* cf : cfs_) std::ignore = db_->DestroyColumnFamilyHandle(cf);
     // Close() reports background errors that we can no longer act on.
     std::ignore = db_->Close();
@@ -156,7 +164,10 @@ class RocksDbEngine final : public KvEngine {
     rocksdb::FlushOptions fo;
     fo.wait = true;
     std::lock_guard lock(manual_mu_);
-    auto s = db_->Flush(fo, cf(Table::blocks));
+    // All column families, not only blocks: the WAL files that the import's
+    // logged writes went to can then be deleted (each stays until every
+    // column family with data in it has flushed).
+    auto s = db_->Flush(fo, cfs_);
     if (!s.ok()) {
       unsynced_bulk_ = true;
       return failed(s, "flushing imported blocks");
@@ -232,10 +243,16 @@ class RocksDbEngine final : public KvEngine {
       if (!s.ok()) return failed(s, "compacting blocks");
       return {};
     }
-    // Light: first let the deletions meet the blob references, which drops
-    // blob files that hold only garbage and counts the garbage of the others.
+    // Light: flush every column family, so that the WAL files kept alive by
+    // the small index memtables go; then let the deletions meet the blob
+    // references, which drops blob files that hold only garbage and counts
+    // the garbage of the others.
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    auto s = db_->Flush(fo, cfs_);
+    if (!s.ok()) return failed(s, "flushing before compaction");
     cro.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kDisable;
-    auto s = db_->CompactRange(cro, cf(Table::blocks), nullptr, nullptr);
+    s = db_->CompactRange(cro, cf(Table::blocks), nullptr, nullptr);
     if (!s.ok()) return failed(s, "compacting blocks");
     // Then relocate the live blobs of the oldest blob files, as many as free
     // at least as much garbage as they copy (eviction is LRU, so garbage
@@ -285,9 +302,10 @@ class RocksDbEngine final : public KvEngine {
     auto s = db_->SetOptions(cf(Table::blocks), {{"write_buffer_size", std::to_string(piece)},
                                                  {"blob_file_size", std::to_string(piece)}});
     if (!s.ok()) return from_status(s, o_.dir, "setting buffer sizes");
-    // Logged writes of blocks sit in the WAL until their memtables flush; a
-    // bound of two pieces keeps the WAL small next to the cap.
-    s = db_->SetDBOptions({{"max_total_wal_size", std::to_string(2 * piece)}});
+    // Logged writes of blocks sit in the WAL until every column family with
+    // data in it has flushed; this bound makes RocksDB flush the small index
+    // column families often enough that the WAL stays one piece.
+    s = db_->SetDBOptions({{"max_total_wal_size", std::to_string(piece)}});
     if (!s.ok()) return from_status(s, o_.dir, "setting the WAL size");
     return {};
   }
