@@ -46,60 +46,6 @@ Response storage_failure(const storage::Error& e) {
   return Response::text(status, e.message);
 }
 
-bool all_hex(std::string_view s) {
-  for (char c : s) {
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return !s.empty();
-}
-
-// A CID, or a hash in the name index (see admin_api.hpp), as the root CID.
-storage::Result<content::Cid> resolve_target(storage::BlockStore& store, std::string_view text) {
-  std::optional<content::HashAlgo> algo_by_length;
-  if (all_hex(text)) {
-    switch (text.size()) {
-      case 32:
-        algo_by_length = content::HashAlgo::md5;
-        break;
-      case 40:
-        algo_by_length = content::HashAlgo::sha1;
-        break;
-      case 64:
-        algo_by_length = content::HashAlgo::sha256;
-        break;
-      case 128:
-        algo_by_length = content::HashAlgo::sha512;
-        break;
-      default:
-        break;
-    }
-  }
-  bool looks_like_hash = algo_by_length || text.find(':') != std::string_view::npos;
-  for (auto a : content::kAllHashAlgos) {
-    if (text.starts_with(std::string(content::algo_name(a)) + "-")) looks_like_hash = true;
-  }
-  if (!looks_like_hash) {
-    auto cid = content::Cid::parse(text);
-    if (!cid) {
-      return storage::make_error(
-          storage::Errc::invalid_input,
-          "'" + std::string(text) + "' is neither a CID nor a hash (" + cid.error().message + ")");
-    }
-    return *cid;
-  }
-  auto parsed = content::parse_nix_hash(text, algo_by_length);
-  if (!parsed) return storage::from_content(parsed.error());
-  auto entry = store.lookup(parsed->digest);
-  if (!entry) return entry.error();
-  if (!*entry) {
-    return storage::make_error(storage::Errc::not_found,
-                               "no file with " +
-                                   std::string(content::algo_name(parsed->digest.algo)) + " " +
-                                   content::to_hex(parsed->digest) + " in the store");
-  }
-  return (*entry)->root;
-}
-
 }  // namespace
 
 Awaitable<Response> AdminApi::handle(const Request& request, const ApiRequest& api) const {
@@ -146,7 +92,7 @@ Response AdminApi::stats() const {
 }
 
 Response AdminApi::pin(const Request& request, std::string_view target) const {
-  auto root = resolve_target(store_, target);
+  auto root = storage::resolve_root(store_, target);
   if (!root) return storage_failure(root.error());
   const bool pinning = request.method == Method::post;
   auto r = pinning ? store_.pin(*root) : store_.unpin(*root);

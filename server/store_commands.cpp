@@ -149,63 +149,6 @@ void add_digests(boost::json::object& obj, const content::FileDigests& d) {
   obj.emplace("sha512", content::to_hex(d.sha512));
 }
 
-bool all_hex(std::string_view s) {
-  for (char c : s) {
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return !s.empty();
-}
-
-// A target given as a CID, "algo:hash", SRI "algo-base64", or bare lowercase
-// hex of a length that names the algorithm (32 md5, 40 sha1, 64 sha256, 128
-// sha512). A hash must be in the name index.
-storage::Result<Cid> resolve_target(BlockStore& store, std::string_view text) {
-  std::optional<content::HashAlgo> algo_by_length;
-  if (all_hex(text)) {
-    switch (text.size()) {
-      case 32:
-        algo_by_length = content::HashAlgo::md5;
-        break;
-      case 40:
-        algo_by_length = content::HashAlgo::sha1;
-        break;
-      case 64:
-        algo_by_length = content::HashAlgo::sha256;
-        break;
-      case 128:
-        algo_by_length = content::HashAlgo::sha512;
-        break;
-      default:
-        break;
-    }
-  }
-  bool looks_like_hash = algo_by_length || text.find(':') != std::string_view::npos;
-  for (auto a : content::kAllHashAlgos) {
-    std::string prefix = std::string(content::algo_name(a)) + "-";
-    if (text.starts_with(prefix)) looks_like_hash = true;
-  }
-  if (!looks_like_hash) {
-    auto cid = Cid::parse(text);
-    if (!cid) {
-      return storage::make_error(
-          storage::Errc::invalid_input,
-          "'" + std::string(text) + "' is neither a CID nor a hash (" + cid.error().message + ")");
-    }
-    return *cid;
-  }
-  auto parsed = content::parse_nix_hash(text, algo_by_length);
-  if (!parsed) return storage::from_content(parsed.error());
-  auto entry = store.lookup(parsed->digest);
-  if (!entry) return entry.error();
-  if (!*entry) {
-    return storage::make_error(storage::Errc::not_found,
-                               "no file with " +
-                                   std::string(content::algo_name(parsed->digest.algo)) + " " +
-                                   content::to_hex(parsed->digest) + " in the store");
-  }
-  return (*entry)->root;
-}
-
 // Reads `path` into `write` slice by slice; after the first failed write the
 // rest of the file is read but not passed on. Returns a message on failure.
 std::optional<std::string> feed_file(const std::string& path,
@@ -334,7 +277,7 @@ int pin_or_unpin(const std::vector<std::string>& args, std::ostream& out, std::o
   if (!store) return kExitFailure;
   int status = kExitOk;
   for (const auto& target : cli.operands) {
-    auto root = resolve_target(*store, target);
+    auto root = storage::resolve_root(*store, target);
     storage::Result<void> r = root ? (pin ? store->pin(*root) : store->unpin(*root))
                                    : storage::Result<void>(root.error());
     if (!r) {
@@ -495,7 +438,7 @@ int run_export_car_command(const std::vector<std::string>& args, std::ostream& o
   if (cli.operands.size() != 1) return cli.usage(err, "give exactly one CID or HASH");
   auto store = open_store(cli, false, err);
   if (!store) return kExitFailure;
-  auto root = resolve_target(*store, cli.operands[0]);
+  auto root = storage::resolve_root(*store, cli.operands[0]);
   if (!root) {
     err << "srcgate export-car: " << cli.operands[0] << ": " << root.error().message << '\n';
     return kExitFailure;

@@ -284,4 +284,11 @@ class StoreBlockSource final : public content::BlockSource {
   std::optional<Error> last_error_;
 };
 
+// The root CID that `text` names: a CID, or a hash of a stored file given as
+// "algo:hash", SRI "algo-base64", or bare hex whose length names the algorithm
+// (32 md5, 40 sha1, 64 sha256, 128 sha512), looked up in the name index.
+// Errc::invalid_input for text that is neither; Errc::not_found for a hash the
+// store does not have. Used by the CLI and the admin API for pin/unpin/export.
+[[nodiscard]] Result<content::Cid> resolve_root(BlockStore& store, std::string_view text);
+
 }  // namespace srcgate::storage
