@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "content/protobuf_reader.hpp"
 #include "content/varint.hpp"
 
 namespace srcgate::content {
@@ -12,46 +13,6 @@ namespace {
 constexpr std::uint64_t kVarint = 0;
 constexpr std::uint64_t kLengthDelimited = 2;
 
-// Reads protobuf fields from a view and reports positions relative to the
-// start of the whole block, so errors can name the byte offset.
-class WireReader {
- public:
-  WireReader(ByteView in, const std::uint8_t* block_start) : in_(in), start_(block_start) {}
-
-  bool done() const { return in_.empty(); }
-  std::size_t offset() const { return static_cast<std::size_t>(in_.data() - start_); }
-
-  Result<std::uint64_t> varint(std::string_view what) {
-    std::size_t at = offset();
-    auto v = read_uvarint(in_, VarintRules::protobuf);
-    if (!v) {
-      return make_error(v.error().code, "dag-pb: bad varint for " + std::string(what) +
-                                            " at byte " + std::to_string(at) + ": " +
-                                            v.error().message);
-    }
-    return *v;
-  }
-
-  Result<ByteView> bytes(std::string_view what) {
-    std::size_t at = offset();
-    auto len = varint(what);
-    if (!len) return len.error();
-    if (*len > in_.size()) {
-      return make_error(Errc::truncated, "dag-pb: " + std::string(what) + " at byte " +
-                                             std::to_string(at) + " declares " +
-                                             std::to_string(*len) + " bytes but only " +
-                                             std::to_string(in_.size()) + " remain");
-    }
-    ByteView out = in_.first(static_cast<std::size_t>(*len));
-    in_ = in_.subspan(static_cast<std::size_t>(*len));
-    return out;
-  }
-
- private:
-  ByteView in_;
-  const std::uint8_t* start_;
-};
-
 Error wrong_wire_type(std::string_view field, std::uint64_t got, std::size_t at) {
   return make_error(Errc::malformed, "dag-pb: " + std::string(field) + " at byte " +
                                          std::to_string(at) + " has wire type " +
@@ -60,7 +21,7 @@ Error wrong_wire_type(std::string_view field, std::uint64_t got, std::size_t at)
 }
 
 Result<PbLink> decode_link(ByteView bytes, const std::uint8_t* block_start) {
-  WireReader r(bytes, block_start);
+  ProtobufReader r(bytes, block_start, "dag-pb");
   std::optional<Cid> hash;
   std::optional<std::string> name;
   std::optional<std::uint64_t> tsize;
@@ -124,7 +85,7 @@ std::size_t link_body_size(const PbLink& link) {
 }  // namespace
 
 Result<PbNode> decode_dag_pb(ByteView block) {
-  WireReader r(block, block.data());
+  ProtobufReader r(block, block.data(), "dag-pb");
   PbNode node;
   while (!r.done()) {
     std::size_t at = r.offset();

@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "content/protobuf_reader.hpp"
 #include "content/varint.hpp"
 
 namespace srcgate::content {
@@ -26,57 +27,6 @@ const char* wire_name(std::uint64_t wire) {
   }
 }
 
-// Reads protobuf fields; offsets are relative to the start of the message
-// being decoded, so errors can name the byte.
-class Reader {
- public:
-  Reader(ByteView in, const std::uint8_t* start) : in_(in), start_(start) {}
-  bool done() const { return in_.empty(); }
-  std::size_t offset() const { return static_cast<std::size_t>(in_.data() - start_); }
-
-  Result<std::uint64_t> varint(std::string_view what) {
-    std::size_t at = offset();
-    auto v = read_uvarint(in_, VarintRules::protobuf);
-    if (!v) {
-      return make_error(v.error().code, "unixfs: bad varint for " + std::string(what) +
-                                            " at byte " + std::to_string(at) + ": " +
-                                            v.error().message);
-    }
-    return *v;
-  }
-
-  Result<ByteView> bytes(std::string_view what) {
-    std::size_t at = offset();
-    auto len = varint(what);
-    if (!len) return len.error();
-    if (*len > in_.size()) {
-      return make_error(Errc::truncated, "unixfs: " + std::string(what) + " at byte " +
-                                             std::to_string(at) + " declares " +
-                                             std::to_string(*len) + " bytes but only " +
-                                             std::to_string(in_.size()) + " remain");
-    }
-    ByteView out = in_.first(static_cast<std::size_t>(*len));
-    in_ = in_.subspan(static_cast<std::size_t>(*len));
-    return out;
-  }
-
-  Result<std::uint32_t> fixed32(std::string_view what) {
-    if (in_.size() < 4) {
-      return make_error(Errc::truncated, "unixfs: " + std::string(what) + " at byte " +
-                                             std::to_string(offset()) + " needs 4 bytes, only " +
-                                             std::to_string(in_.size()) + " remain");
-    }
-    std::uint32_t v = std::uint32_t{in_[0]} | std::uint32_t{in_[1]} << 8 |
-                      std::uint32_t{in_[2]} << 16 | std::uint32_t{in_[3]} << 24;
-    in_ = in_.subspan(4);
-    return v;
-  }
-
- private:
-  ByteView in_;
-  const std::uint8_t* start_;
-};
-
 Error wrong_wire(std::string_view field, std::uint64_t got, std::uint64_t want, std::size_t at) {
   return make_error(Errc::malformed, "unixfs: field " + std::string(field) + " at byte " +
                                          std::to_string(at) + " has wire type " +
@@ -85,7 +35,7 @@ Error wrong_wire(std::string_view field, std::uint64_t got, std::uint64_t want, 
 }
 
 Result<UnixfsMtime> decode_mtime(ByteView bytes, const std::uint8_t* start) {
-  Reader r(bytes, start);
+  ProtobufReader r(bytes, start, "unixfs");
   UnixfsMtime m;
   while (!r.done()) {
     std::size_t at = r.offset();
@@ -113,7 +63,7 @@ Result<UnixfsMtime> decode_mtime(ByteView bytes, const std::uint8_t* start) {
 }  // namespace
 
 Result<UnixfsData> decode_unixfs(ByteView bytes) {
-  Reader r(bytes, bytes.data());
+  ProtobufReader r(bytes, bytes.data(), "unixfs");
   UnixfsData out;
   bool have_type = false;
   while (!r.done()) {
@@ -157,7 +107,7 @@ Result<UnixfsData> decode_unixfs(ByteView bytes) {
         } else if (wire == kLengthDelimited) {
           auto packed = r.bytes("blocksizes (packed)");
           if (!packed) return packed.error();
-          Reader p(*packed, bytes.data());
+          ProtobufReader p(*packed, bytes.data(), "unixfs");
           while (!p.done()) {
             auto v = p.varint("blocksizes (packed)");
             if (!v) return v.error();
