@@ -13,13 +13,16 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "content/importer.hpp"
 #include "server/admin_api.hpp"
 #include "server/handler.hpp"
+#include "server/http_client.hpp"
 #include "server/ipfs_handler.hpp"
 #include "server/metrics.hpp"
+#include "server/miss_fetcher.hpp"
 #include "storage/block_store.hpp"
 
 namespace srcgate::server {
@@ -29,6 +32,11 @@ struct GatewayOptions {
   std::string admin_token;  // "" disables the admin API (403)
   // Profile of files uploaded through PUT /api/v1/files.
   content::ImportProfile import_profile = content::ImportProfile::v1_2025;
+  // The miss path of the hash routes; nullopt: offline, a miss is a 404 at
+  // once. MissOptions::mirrors empty behaves the same.
+  std::optional<MissOptions> miss;
+  // The upstream client the miss path uses (owned by the handler).
+  HttpClientOptions client;
 };
 
 class GatewayHandler final : public Handler {
