@@ -20,7 +20,18 @@ namespace {
 
 using std::chrono::milliseconds;
 
-enum class Kind { listen, path, count, text, size, duration, log_format };
+enum class Kind {
+  listen,
+  path,  // a directory that must be named
+  file,  // a file; "" means none
+  count,
+  text,
+  size,
+  duration,
+  log_format,
+  boolean,
+  url_list,
+};
 
 struct Key {
   std::string_view name;  // TOML key; env SRCGATE_<NAME>; flag --name with '-' for '_'
@@ -29,13 +40,29 @@ struct Key {
 };
 
 constexpr Key kKeys[] = {
-    {"listen", Kind::listen, {}},          {"data_dir", Kind::path, "--data"},
-    {"threads", Kind::count, {}},          {"base_path", Kind::text, {}},
-    {"max_connections", Kind::count, {}},  {"max_header_bytes", Kind::size, {}},
-    {"idle_timeout", Kind::duration, {}},  {"read_timeout", Kind::duration, {}},
-    {"write_timeout", Kind::duration, {}}, {"shutdown_grace", Kind::duration, {}},
-    {"admin_token", Kind::text, {}},       {"max_size", Kind::size, {}},
+    {"listen", Kind::listen, {}},
+    {"data_dir", Kind::path, "--data"},
+    {"threads", Kind::count, {}},
+    {"base_path", Kind::text, {}},
+    {"max_connections", Kind::count, {}},
+    {"max_header_bytes", Kind::size, {}},
+    {"idle_timeout", Kind::duration, {}},
+    {"read_timeout", Kind::duration, {}},
+    {"write_timeout", Kind::duration, {}},
+    {"shutdown_grace", Kind::duration, {}},
+    {"admin_token", Kind::text, {}},
+    {"max_size", Kind::size, {}},
     {"log_format", Kind::log_format, {}},
+    {"mirrors", Kind::url_list, "--mirror"},
+    {"no_default_upstreams", Kind::boolean, {}},
+    {"offline", Kind::boolean, {}},
+    {"ca_file", Kind::file, {}},
+    {"connect_timeout", Kind::duration, {}},
+    {"first_byte_timeout", Kind::duration, {}},
+    {"stall_timeout", Kind::duration, {}},
+    {"miss_deadline", Kind::duration, {}},
+    {"negative_cache_ttl", Kind::duration, {}},
+    {"spool_dir", Kind::path, {}},
 };
 
 const Key* find_key(std::string_view name) {
@@ -71,15 +98,18 @@ std::string quote_text(std::string_view text) {
   throw ConfigError(std::string(key), message);
 }
 
-// A value as it arrived: text (env, flags, TOML strings) or a TOML integer.
+// A value as it arrived: text (env, flags, TOML strings), or a TOML integer,
+// boolean or array of strings.
 struct Raw {
-  std::variant<std::string, std::int64_t> value;
+  std::variant<std::string, std::int64_t, bool, std::vector<std::string>> value;
   std::string source;  // "SRCGATE_LISTEN", "--listen", "/etc/srcgate.toml"
 };
 
 std::string describe(const Raw& raw) {
   if (const auto* s = std::get_if<std::string>(&raw.value)) return quote_text(*s);
-  return std::to_string(std::get<std::int64_t>(raw.value));
+  if (const auto* i = std::get_if<std::int64_t>(&raw.value)) return std::to_string(*i);
+  if (const auto* b = std::get_if<bool>(&raw.value)) return *b ? "true" : "false";
+  return "an array";
 }
 
 const std::string& need_text(std::string_view key, const Raw& raw) {
@@ -115,6 +145,71 @@ std::optional<std::pair<std::uint64_t, std::string>> number_and_unit(std::string
   if (!number) return std::nullopt;
   return std::pair{*number, lower(trim(end == std::string_view::npos ? "" : text.substr(end)))};
 }
+
+// A hashed mirror's base URL: http:// or https://, a host, no query or
+// fragment; trailing '/' removed. The full parse is the server's (url.hpp).
+std::string normalise_mirror(std::string_view key, std::string_view text,
+                             const std::string& source) {
+  const std::string head = lower(text.substr(0, 8));
+  const std::size_t scheme = head.starts_with("http://") ? 7 : head.starts_with("https://") ? 8 : 0;
+  if (scheme == 0) {
+    fail(key, "expected an http:// or https:// URL, got " + quote_text(text), source);
+  }
+  for (const char ch : text) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u <= 0x20 || u == 0x7f) {
+      fail(key, "must not contain spaces or control characters, got " + quote_text(text), source);
+    }
+  }
+  if (text.find_first_of("?#") != std::string_view::npos) {
+    fail(key, "is a base URL and must not have a query or fragment, got " + quote_text(text),
+         source);
+  }
+  std::string url(text);
+  while (url.size() > scheme && url.back() == '/') url.pop_back();
+  if (url.size() == scheme || url[scheme] == '/' || url[scheme] == ':' || url[scheme] == '@') {
+    fail(key, "has no host, got " + quote_text(text), source);
+  }
+  return url;
+}
+
+// Items separated by commas or whitespace; empty items dropped.
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t end = text.find_first_of(", \t\r\n", at);
+    const std::string_view item = text.substr(at, end == std::string_view::npos ? end : end - at);
+    if (!item.empty()) out.emplace_back(item);
+    if (end == std::string_view::npos) break;
+    at = end + 1;
+  }
+  return out;
+}
+
+std::optional<bool> parse_bool(std::string_view text) {
+  const std::string t = lower(trim(text));
+  if (t == "true" || t == "1" || t == "yes" || t == "on") return true;
+  if (t == "false" || t == "0" || t == "no" || t == "off") return false;
+  return std::nullopt;
+}
+
+struct DurationKey {
+  std::string_view name;
+  milliseconds Config::*field;
+  bool zero_allowed;
+};
+constexpr DurationKey kDurations[] = {
+    {"idle_timeout", &Config::idle_timeout, false},
+    {"read_timeout", &Config::read_timeout, false},
+    {"write_timeout", &Config::write_timeout, false},
+    {"shutdown_grace", &Config::shutdown_grace, true},
+    {"connect_timeout", &Config::connect_timeout, false},
+    {"first_byte_timeout", &Config::first_byte_timeout, false},
+    {"stall_timeout", &Config::stall_timeout, false},
+    {"miss_deadline", &Config::miss_deadline, false},
+    {"negative_cache_ttl", &Config::negative_cache_ttl, true},
+};
 
 std::string normalise_base_path(std::string_view key, std::string_view text,
                                 const std::string& source) {
@@ -153,15 +248,45 @@ void apply(Config& c, const Key& key, const Raw& raw) {
     case Kind::path: {
       const std::string& text = need_text(name, raw);
       if (text.empty()) fail(name, "must not be empty", raw.source);
-      c.data_dir = text;
+      (name == "data_dir" ? c.data_dir : c.spool_dir) = text;
+      return;
+    }
+    case Kind::file:  // ca_file
+      c.ca_file = need_text(name, raw);
+      return;
+    case Kind::boolean: {
+      std::optional<bool> b;
+      if (const auto* v = std::get_if<bool>(&raw.value)) {
+        b = *v;
+      } else if (const auto* s = std::get_if<std::string>(&raw.value)) {
+        b = parse_bool(*s);
+      }
+      if (!b) fail(name, "expected true or false, got " + describe(raw), raw.source);
+      (name == "offline" ? c.offline : c.no_default_upstreams) = *b;
+      return;
+    }
+    case Kind::url_list: {  // mirrors
+      std::vector<std::string> items;
+      if (const auto* list = std::get_if<std::vector<std::string>>(&raw.value)) {
+        items = *list;
+      } else if (const auto* s = std::get_if<std::string>(&raw.value)) {
+        items = split_list(*s);
+      } else {
+        fail(name, "expected a list of URLs, got " + describe(raw), raw.source);
+      }
+      c.mirrors.clear();
+      c.mirrors.reserve(items.size());
+      for (const std::string& item : items) {
+        c.mirrors.push_back(normalise_mirror(name, item, raw.source));
+      }
       return;
     }
     case Kind::count: {
       std::optional<std::uint64_t> n;
       if (const auto* i = std::get_if<std::int64_t>(&raw.value)) {
         if (*i >= 0) n = static_cast<std::uint64_t>(*i);
-      } else {
-        n = parse_digits(trim(std::get<std::string>(raw.value)));
+      } else if (const auto* s = std::get_if<std::string>(&raw.value)) {
+        n = parse_digits(trim(*s));
       }
       if (!n) fail(name, "expected a whole number, got " + describe(raw), raw.source);
       if (name == "threads") {
@@ -196,8 +321,8 @@ void apply(Config& c, const Key& key, const Raw& raw) {
       std::optional<std::uint64_t> n;
       if (const auto* i = std::get_if<std::int64_t>(&raw.value)) {
         if (*i >= 0) n = static_cast<std::uint64_t>(*i);
-      } else {
-        n = parse_size(std::get<std::string>(raw.value));
+      } else if (const auto* s = std::get_if<std::string>(&raw.value)) {
+        n = parse_size(*s);
       }
       if (!n) {
         fail(name, "expected a size such as 16KiB or 10GB, got " + describe(raw), raw.source);
@@ -216,20 +341,18 @@ void apply(Config& c, const Key& key, const Raw& raw) {
       std::optional<milliseconds> d;
       if (const auto* i = std::get_if<std::int64_t>(&raw.value)) {
         if (*i >= 0 && *i <= 1'000'000'000) d = std::chrono::seconds(*i);
-      } else {
-        d = parse_duration(std::get<std::string>(raw.value));
+      } else if (const auto* s = std::get_if<std::string>(&raw.value)) {
+        d = parse_duration(*s);
       }
       if (!d) {
         fail(name, "expected a duration such as 30s or 500ms, got " + describe(raw), raw.source);
       }
-      if (name != "shutdown_grace" && d->count() == 0) {
+      const auto* duration = std::find_if(std::begin(kDurations), std::end(kDurations),
+                                          [&](const DurationKey& k) { return k.name == name; });
+      if (!duration->zero_allowed && d->count() == 0) {
         fail(name, "must be more than 0", raw.source);
       }
-      milliseconds* field = name == "idle_timeout"    ? &c.idle_timeout
-                            : name == "read_timeout"  ? &c.read_timeout
-                            : name == "write_timeout" ? &c.write_timeout
-                                                      : &c.shutdown_grace;
-      *field = *d;
+      c.*(duration->field) = *d;
       return;
     }
     case Kind::log_format: {
@@ -276,10 +399,27 @@ void apply_file(Config& c, const std::string& text, const std::string& name) {
       raw.value = s->get();
     } else if (const auto* i = node.as_integer()) {
       raw.value = i->get();
+    } else if (const auto* b = node.as_boolean()) {
+      raw.value = b->get();
+    } else if (const auto* array = node.as_array()) {
+      std::vector<std::string> items;
+      items.reserve(array->size());
+      for (const auto& element : *array) {
+        const auto* s = element.as_string();
+        if (s == nullptr) {
+          std::ostringstream type;
+          type << element.type();
+          fail(key_name, "expected an array of strings, got an array holding a TOML " + type.str(),
+               name);
+        }
+        items.push_back(s->get());
+      }
+      raw.value = std::move(items);
     } else {
       std::ostringstream type;
       type << node.type();
-      fail(key_name, "expected a string or an integer, got a TOML " + type.str(), name);
+      fail(key_name,
+           "expected a string, an integer, a boolean or an array, got a TOML " + type.str(), name);
     }
     apply(c, *key, raw);
   }
@@ -403,11 +543,13 @@ Config default_config(const ConfigSources& sources) {
   c.threads = sources.hardware_threads != 0 ? sources.hardware_threads
                                             : std::max(1u, std::thread::hardware_concurrency());
   c.threads = std::min(c.threads, 1024u);
+  c.spool_dir = c.data_dir / "spool";
   return c;
 }
 
 Config load_config(const ConfigSources& sources) {
   Config c = default_config(sources);
+  c.spool_dir.clear();  // the default follows the final data_dir
   const auto env_value = [&](const std::string& name) -> const std::string* {
     const auto it = sources.env.find(name);
     return it == sources.env.end() || it->second.empty() ? nullptr : &it->second;
@@ -442,7 +584,21 @@ Config load_config(const ConfigSources& sources) {
     if (key == nullptr) fail(name, "unknown setting", flag_name(name));
     apply(c, *key, Raw{value, flag_name(name)});
   }
+  if (c.spool_dir.empty()) c.spool_dir = c.data_dir / "spool";
   return c;
+}
+
+std::vector<std::string> effective_mirrors(const Config& c) {
+  std::vector<std::string> out;
+  if (c.offline) return out;
+  out.reserve(c.mirrors.size() + 1);
+  for (const std::string& m : c.mirrors) {
+    if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+  }
+  if (!c.no_default_upstreams && std::find(out.begin(), out.end(), kDefaultUpstream) == out.end()) {
+    out.emplace_back(kDefaultUpstream);
+  }
+  return out;
 }
 
 std::map<std::string, std::string> environment_map() {
@@ -472,6 +628,21 @@ std::string to_toml(const Config& c) {
   out += "max_size = " + std::to_string(c.max_size) + "\n";
   out +=
       std::string("log_format = \"") + (c.log_format == LogFormat::json ? "json" : "text") + "\"\n";
+  out += "mirrors = [";
+  for (std::size_t i = 0; i < c.mirrors.size(); ++i) {
+    out += (i == 0 ? "" : ", ") + toml_string(c.mirrors[i]);
+  }
+  out += "]\n";
+  out +=
+      std::string("no_default_upstreams = ") + (c.no_default_upstreams ? "true" : "false") + "\n";
+  out += std::string("offline = ") + (c.offline ? "true" : "false") + "\n";
+  out += "ca_file = " + toml_string(c.ca_file.string()) + "\n";
+  out += "connect_timeout = \"" + duration_text(c.connect_timeout) + "\"\n";
+  out += "first_byte_timeout = \"" + duration_text(c.first_byte_timeout) + "\"\n";
+  out += "stall_timeout = \"" + duration_text(c.stall_timeout) + "\"\n";
+  out += "miss_deadline = \"" + duration_text(c.miss_deadline) + "\"\n";
+  out += "negative_cache_ttl = \"" + duration_text(c.negative_cache_ttl) + "\"\n";
+  out += "spool_dir = " + toml_string(c.spool_dir.string()) + "\n";
   return out;
 }
 

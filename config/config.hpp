@@ -20,7 +20,26 @@
 //   admin_token       bearer token of /api/v1/; default "" (admin API disabled)
 //   max_size          store size limit; default 0 (no limit)
 //   log_format        access log lines: "text" (logfmt) or "json"; default "text"
-// Plus `config` (env SRCGATE_CONFIG, flag --config): the TOML file to read; none
+// Upstreams (the miss path of the hashed-mirror routes):
+//   mirrors           hashed mirrors tried in order, as http:// or https:// base URLs
+//                     (trailing '/' dropped); TOML: an array of strings (or one string);
+//                     env: separated by commas or whitespace; flag: --mirror URL, repeatable
+//                     (flags replace the environment's or the file's list); default []
+//   no_default_upstreams  bool: do not append the default upstream
+//                     https://tarballs.nixos.org after `mirrors`; default false
+//   offline           bool: no upstream I/O at all (a miss is a 404 at once); default false
+//   ca_file           PEM file of CAs trusted besides the system's; default "" (none)
+//   connect_timeout   DNS + TCP + TLS (+ proxy CONNECT) to an upstream; default 5s
+//   first_byte_timeout  request sent -> response headers; default 15s
+//   stall_timeout     longest gap between body bytes of an upstream; default 15s
+//   miss_deadline     a miss's request -> its answer (streaming, or 404); default 30s
+//   negative_cache_ttl  how long "no upstream has it" is remembered; 0 disables;
+//                     default 60s
+//   spool_dir         where arriving upstream bodies spill (unlinked files); default
+//                     <data_dir>/spool
+// Booleans are TOML booleans; in the environment true/false, 1/0, yes/no, on/off;
+// as flags, present means true. effective_mirrors() gives the list the miss path
+// uses. Plus `config` (env SRCGATE_CONFIG, flag --config): the TOML file to read; none
 // by default. Sizes are integers (bytes) or strings with a unit: B, KB/MB/GB/TB
 // (powers of 1000), KiB/MiB/GiB/TiB or K/M/G/T (powers of 1024). Durations are
 // integers (seconds) or strings with a unit: ms, s, m, h ("30s", "500ms").
@@ -39,10 +58,14 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace srcgate::config {
 
 enum class LogFormat { text, json };
+
+// The upstream appended to `mirrors` unless no_default_upstreams.
+inline constexpr std::string_view kDefaultUpstream = "https://tarballs.nixos.org";
 
 struct ListenAddress {
   std::string host = "0.0.0.0";  // a literal address or a host name; IPv6 without brackets
@@ -66,7 +89,18 @@ struct Config {
   std::string admin_token;
   std::uint64_t max_size = 0;
   LogFormat log_format = LogFormat::text;
-  std::optional<std::filesystem::path> config_file;  // the file that was read, if any
+  // Upstreams; see the key list above.
+  std::vector<std::string> mirrors;
+  bool no_default_upstreams = false;
+  bool offline = false;
+  std::filesystem::path ca_file;  // empty: the system CAs only
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds first_byte_timeout{15'000};
+  std::chrono::milliseconds stall_timeout{15'000};
+  std::chrono::milliseconds miss_deadline{30'000};
+  std::chrono::milliseconds negative_cache_ttl{60'000};  // 0: no negative cache
+  std::filesystem::path spool_dir;                       // default data_dir / "spool"
+  std::optional<std::filesystem::path> config_file;      // the file that was read, if any
   friend bool operator==(const Config&, const Config&) = default;
 };
 
@@ -84,7 +118,10 @@ class ConfigError : public std::runtime_error {
 // Everything load_config reads, so that tests can state it.
 struct ConfigSources {
   // Command-line values by TOML key name ("listen", "data_dir", "config", ...),
-  // as text. The serve command maps its flags (--data, --base-path) to keys.
+  // as text. The serve command maps its flags (--data, --base-path) to keys;
+  // a list (mirrors) is one text separated by commas or whitespace, as in the
+  // environment (repeated --mirror flags joined by spaces); a bool switch is
+  // "true".
   std::map<std::string, std::string> flags;
   // Environment variables by name; only SRCGATE_* and, for the default data
   // directory, XDG_DATA_HOME and HOME are read.
@@ -105,6 +142,11 @@ Config default_config(const ConfigSources& sources);
 // Builds the configuration from `sources` (defaults < file < env < flags) and
 // validates it. Throws ConfigError for the first problem found.
 Config load_config(const ConfigSources& sources);
+
+// The hashed mirrors the miss path asks, in order: `mirrors`, then
+// kDefaultUpstream unless no_default_upstreams (or already listed); none when
+// offline.
+std::vector<std::string> effective_mirrors(const Config& config);
 
 // The process environment as a map (for ConfigSources::env).
 std::map<std::string, std::string> environment_map();

@@ -33,6 +33,16 @@ Config expected_defaults() {
   c.admin_token = "";
   c.max_size = 0;
   c.log_format = LogFormat::text;
+  c.mirrors = {};
+  c.no_default_upstreams = false;
+  c.offline = false;
+  c.ca_file = "";
+  c.connect_timeout = 5s;
+  c.first_byte_timeout = 15s;
+  c.stall_timeout = 15s;
+  c.miss_deadline = 30s;
+  c.negative_cache_ttl = 60s;
+  c.spool_dir = "/home/ci/.local/share/srcgate/spool";
   c.config_file = std::nullopt;
   return c;
 }
@@ -61,6 +71,16 @@ shutdown_grace = "0s"
 admin_token = "s3cret-token"
 max_size = "10GB"
 log_format = "json"
+mirrors = ["http://srcgate-2.lan:8080/cache/", "HTTPS://Mirror.example"]
+no_default_upstreams = true
+offline = false
+ca_file = "/etc/ssl/lan-ca.pem"
+connect_timeout = "2s"
+first_byte_timeout = 20
+stall_timeout = "750ms"
+miss_deadline = "1m"
+negative_cache_ttl = 0
+spool_dir = "/var/tmp/spool"
 )";
 
 Config expected_full_file() {
@@ -78,6 +98,16 @@ Config expected_full_file() {
   c.admin_token = "s3cret-token";
   c.max_size = 10'000'000'000;
   c.log_format = LogFormat::json;
+  c.mirrors = {"http://srcgate-2.lan:8080/cache", "HTTPS://Mirror.example"};
+  c.no_default_upstreams = true;
+  c.offline = false;
+  c.ca_file = "/etc/ssl/lan-ca.pem";
+  c.connect_timeout = 2s;
+  c.first_byte_timeout = 20s;
+  c.stall_timeout = 750ms;
+  c.miss_deadline = 60s;
+  c.negative_cache_ttl = 0s;
+  c.spool_dir = "/var/tmp/spool";
   c.config_file = "/etc/srcgate.toml";
   return c;
 }
@@ -185,6 +215,72 @@ TEST_CASE("every error is one line naming the key and the source", "[config]") {
   CHECK(error_of(s) == "config: threads: expected a whole number, got 'four' (from --threads)");
 
   s = base_sources();
+  s.flags["mirrors"] = "ftp://tarballs.example";
+  CHECK(error_of(s) ==
+        "config: mirrors: expected an http:// or https:// URL, got 'ftp://tarballs.example' (from "
+        "--mirror)");
+
+  s = base_sources();
+  s.env["SRCGATE_MIRRORS"] = "http://ok.example,tarballs.nixos.org";
+  CHECK(error_of(s) ==
+        "config: mirrors: expected an http:// or https:// URL, got 'tarballs.nixos.org' (from "
+        "SRCGATE_MIRRORS)");
+
+  s = base_sources();
+  s.flags["mirrors"] = "http:///sha256";
+  CHECK(error_of(s) == "config: mirrors: has no host, got 'http:///sha256' (from --mirror)");
+
+  s = base_sources();
+  s.flags["mirrors"] = "https://";
+  CHECK(error_of(s) == "config: mirrors: has no host, got 'https://' (from --mirror)");
+
+  s = base_sources();
+  s.flags["mirrors"] = "http://m.example/?x=1";
+  CHECK(error_of(s) ==
+        "config: mirrors: is a base URL and must not have a query or fragment, got "
+        "'http://m.example/?x=1' (from --mirror)");
+
+  s = base_sources();
+  s.env["SRCGATE_OFFLINE"] = "maybe";
+  CHECK(error_of(s) ==
+        "config: offline: expected true or false, got 'maybe' (from SRCGATE_OFFLINE)");
+
+  s = base_sources();
+  s.env["SRCGATE_NO_DEFAULT_UPSTREAMS"] = "2";
+  CHECK(error_of(s) ==
+        "config: no_default_upstreams: expected true or false, got '2' (from "
+        "SRCGATE_NO_DEFAULT_UPSTREAMS)");
+
+  s = base_sources();
+  s.flags["connect_timeout"] = "0";
+  CHECK(error_of(s) == "config: connect_timeout: must be more than 0 (from --connect-timeout)");
+
+  s = base_sources();
+  s.env["SRCGATE_STALL_TIMEOUT"] = "forever";
+  CHECK(error_of(s) ==
+        "config: stall_timeout: expected a duration such as 30s or 500ms, got 'forever' (from "
+        "SRCGATE_STALL_TIMEOUT)");
+
+  s = base_sources();
+  s.flags["miss_deadline"] = "0ms";
+  CHECK(error_of(s) == "config: miss_deadline: must be more than 0 (from --miss-deadline)");
+
+  s = base_sources();
+  s.flags["first_byte_timeout"] = "0s";
+  CHECK(error_of(s) ==
+        "config: first_byte_timeout: must be more than 0 (from --first-byte-timeout)");
+
+  s = base_sources();
+  s.flags["negative_cache_ttl"] = "-1s";
+  CHECK(error_of(s) ==
+        "config: negative_cache_ttl: expected a duration such as 30s or 500ms, got '-1s' (from "
+        "--negative-cache-ttl)");
+
+  s = base_sources();
+  s.flags["spool_dir"] = "";
+  CHECK(error_of(s) == "config: spool_dir: must not be empty (from --spool-dir)");
+
+  s = base_sources();
   s.flags["data_dir"] = "";
   CHECK(error_of(s) == "config: data_dir: must not be empty (from --data)");
 
@@ -248,7 +344,39 @@ TEST_CASE("file errors name the key, or the line and column", "[config]") {
 
   s.file_text = "threads = 1.5\n";
   CHECK(error_of(s) ==
-        "config: threads: expected a string or an integer, got a TOML floating-point (from "
+        "config: threads: expected a string, an integer, a boolean or an array, got a TOML "
+        "floating-point (from /etc/srcgate.toml)");
+
+  s.file_text = "threads = true\n";
+  CHECK(error_of(s) ==
+        "config: threads: expected a whole number, got true (from /etc/srcgate.toml)");
+
+  s.file_text = "listen = [\"a\"]\n";
+  CHECK(error_of(s) == "config: listen: expected a string, got an array (from /etc/srcgate.toml)");
+
+  s.file_text = "mirrors = [\"http://a.example\", 3]\n";
+  CHECK(error_of(s) ==
+        "config: mirrors: expected an array of strings, got an array holding a TOML integer "
+        "(from /etc/srcgate.toml)");
+
+  s.file_text = "mirrors = 3\n";
+  CHECK(error_of(s) == "config: mirrors: expected a list of URLs, got 3 (from /etc/srcgate.toml)");
+
+  s.file_text = "mirrors = [\"http://a.example/x y\"]\n";
+  CHECK(error_of(s) ==
+        "config: mirrors: must not contain spaces or control characters, got "
+        "'http://a.example/x y' (from /etc/srcgate.toml)");
+
+  s.file_text = "mirrors = [\"\"]\n";
+  CHECK(error_of(s) ==
+        "config: mirrors: expected an http:// or https:// URL, got '' (from /etc/srcgate.toml)");
+
+  s.file_text = "offline = 1\n";
+  CHECK(error_of(s) == "config: offline: expected true or false, got 1 (from /etc/srcgate.toml)");
+
+  s.file_text = "offline = \"true\"\nno_default_upstreams = \"sometimes\"\n";
+  CHECK(error_of(s) ==
+        "config: no_default_upstreams: expected true or false, got 'sometimes' (from "
         "/etc/srcgate.toml)");
 
   s.file_text = "listen = \n";
@@ -358,4 +486,122 @@ TEST_CASE("to_toml reads back to the same configuration", "[config]") {
   Config with_token = c;
   with_token.admin_token = "s3cret";
   CHECK(to_toml(with_token).find("s3cret") == std::string::npos);
+}
+
+TEST_CASE("mirrors: environment lists, flags replace them, trailing slashes go",
+          "[config][upstreams]") {
+  ConfigSources s = base_sources();
+  s.flags["config"] = "/etc/srcgate.toml";
+  s.file_text = "mirrors = [\"http://file.example\"]\n";
+  CHECK(load_config(s).mirrors == std::vector<std::string>{"http://file.example"});
+
+  s.env["SRCGATE_MIRRORS"] = " http://a.example:81/, https://b.example/x//\n\thttp://[::1]:9/,,";
+  CHECK(load_config(s).mirrors ==
+        std::vector<std::string>{"http://a.example:81", "https://b.example/x", "http://[::1]:9"});
+
+  // Repeated --mirror flags arrive joined by spaces; they replace the list.
+  s.flags["mirrors"] = "http://flag-1.example http://flag-2.example/";
+  CHECK(load_config(s).mirrors ==
+        std::vector<std::string>{"http://flag-1.example", "http://flag-2.example"});
+
+  // A TOML string is a list too.
+  ConfigSources one = base_sources();
+  one.file_text = "mirrors = \"http://x.example, http://y.example\"\n";
+  CHECK(load_config(one).mirrors ==
+        std::vector<std::string>{"http://x.example", "http://y.example"});
+  one.file_text = "mirrors = []\n";
+  CHECK(load_config(one).mirrors.empty());
+}
+
+TEST_CASE("booleans from the file, the environment and flags", "[config][upstreams]") {
+  ConfigSources s = base_sources();
+  s.file_text = "offline = true\nno_default_upstreams = false\n";
+  Config c = load_config(s);
+  CHECK(c.offline);
+  CHECK_FALSE(c.no_default_upstreams);
+  for (const auto& [text, value] : std::vector<std::pair<std::string, bool>>{{"true", true},
+                                                                             {"1", true},
+                                                                             {"YES", true},
+                                                                             {"on", true},
+                                                                             {"false", false},
+                                                                             {"0", false},
+                                                                             {"No", false},
+                                                                             {" off ", false}}) {
+    INFO(text);
+    s.env["SRCGATE_OFFLINE"] = text;
+    CHECK(load_config(s).offline == value);
+  }
+  s.env["SRCGATE_OFFLINE"] = "false";
+  s.flags["offline"] = "true";  // what `serve --offline` passes
+  s.flags["no_default_upstreams"] = "true";
+  c = load_config(s);
+  CHECK(c.offline);
+  CHECK(c.no_default_upstreams);
+}
+
+TEST_CASE("spool_dir follows the final data_dir unless set", "[config][upstreams]") {
+  ConfigSources s = base_sources();
+  s.file_text = "data_dir = \"/file-data\"\n";
+  CHECK(load_config(s).spool_dir == "/file-data/spool");
+  s.env["SRCGATE_DATA_DIR"] = "/env-data";
+  CHECK(load_config(s).spool_dir == "/env-data/spool");
+  s.flags["data_dir"] = "/flag-data";
+  CHECK(load_config(s).spool_dir == "/flag-data/spool");
+  s.env["SRCGATE_SPOOL_DIR"] = "/fast/spool";
+  CHECK(load_config(s).spool_dir == "/fast/spool");
+  CHECK(load_config(s).data_dir == "/flag-data");
+}
+
+TEST_CASE("effective mirrors: configured ones, then the default, none offline",
+          "[config][upstreams]") {
+  Config c = expected_defaults();
+  CHECK(effective_mirrors(c) == std::vector<std::string>{"https://tarballs.nixos.org"});
+  c.mirrors = {"http://lan-1:8080", "http://lan-2:8080/cache", "http://lan-1:8080"};
+  CHECK(effective_mirrors(c) == std::vector<std::string>{"http://lan-1:8080",
+                                                         "http://lan-2:8080/cache",
+                                                         "https://tarballs.nixos.org"});
+  c.mirrors = {"https://tarballs.nixos.org", "http://lan-1:8080"};
+  CHECK(effective_mirrors(c) ==
+        std::vector<std::string>{"https://tarballs.nixos.org", "http://lan-1:8080"});
+  c.no_default_upstreams = true;
+  c.mirrors = {"http://lan-1:8080"};
+  CHECK(effective_mirrors(c) == std::vector<std::string>{"http://lan-1:8080"});
+  c.mirrors.clear();
+  CHECK(effective_mirrors(c).empty());
+  c.mirrors = {"http://lan-1:8080"};
+  c.no_default_upstreams = false;
+  c.offline = true;
+  CHECK(effective_mirrors(c).empty());
+}
+
+TEST_CASE("to_toml writes the upstream keys and reads them back", "[config][upstreams]") {
+  Config c = expected_defaults();
+  const std::string defaults = to_toml(c);
+  CHECK_THAT(defaults, Catch::Matchers::Contains("mirrors = []\n"));
+  CHECK_THAT(defaults, Catch::Matchers::Contains("no_default_upstreams = false\n"));
+  CHECK_THAT(defaults, Catch::Matchers::Contains("offline = false\n"));
+  CHECK_THAT(defaults, Catch::Matchers::Contains("ca_file = \"\"\n"));
+  CHECK_THAT(defaults, Catch::Matchers::Contains("connect_timeout = \"5s\"\n"));
+  CHECK_THAT(defaults, Catch::Matchers::Contains("first_byte_timeout = \"15s\"\n"));
+  CHECK_THAT(defaults, Catch::Matchers::Contains("stall_timeout = \"15s\"\n"));
+  CHECK_THAT(defaults, Catch::Matchers::Contains("miss_deadline = \"30s\"\n"));
+  CHECK_THAT(defaults, Catch::Matchers::Contains("negative_cache_ttl = \"60s\"\n"));
+  CHECK_THAT(defaults,
+             Catch::Matchers::Contains("spool_dir = \"/home/ci/.local/share/srcgate/spool\"\n"));
+
+  c.mirrors = {"http://a.example", "https://b.example/x"};
+  c.offline = true;
+  c.no_default_upstreams = true;
+  c.ca_file = "/ca.pem";
+  c.stall_timeout = 1500ms;
+  c.negative_cache_ttl = 0ms;
+  c.spool_dir = "/s";
+  const std::string text = to_toml(c);
+  CHECK_THAT(text, Catch::Matchers::Contains(
+                       "mirrors = [\"http://a.example\", \"https://b.example/x\"]\n"));
+  CHECK_THAT(text, Catch::Matchers::Contains("stall_timeout = \"1500ms\"\n"));
+  CHECK_THAT(text, Catch::Matchers::Contains("negative_cache_ttl = \"0s\"\n"));
+  ConfigSources again = base_sources();
+  again.file_text = text;
+  CHECK(load_config(again) == c);
 }
