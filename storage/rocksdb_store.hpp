@@ -28,12 +28,13 @@ struct RocksDbOptions {
   // them before the commit (which is always logged), instead of writing
   // every byte twice. Crash safety is the same either way.
   bool bulk_without_wal = true;
-  // Check RocksDB's CRC of every block read (blob records carry one). This is
-  // the guard against disk corruption on the hit path (blocks are hashed on
-  // import, and `verify` re-hashes them all). Debian's librocksdb computes
-  // crc32c in software (a portable build, no SSE4.2): about 1 GB/s per core,
-  // which halves read throughput (measured, bench/README.md "Store").
-  bool verify_checksums_on_read = true;
+  // Also check RocksDB's own CRC of every block read (blob records carry
+  // one). Every block read is checked against the store's CRC-32C trailer
+  // in any case (rocksdb_store.cpp); RocksDB's check covers the same bytes
+  // again, in software in Debian's build (a portable build, no SSE4.2):
+  // about 1 GB/s per core, which halves read throughput (bench/README.md,
+  // "Store").
+  bool verify_checksums_on_read = false;
 };
 
 // Opens (or creates) the store. Errors: Errc::busy when another process (or

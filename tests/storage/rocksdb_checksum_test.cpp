@@ -1,0 +1,92 @@
+// The RocksDB store's block checksums: a byte flipped on disk, inside a blob
+// file, is found by the CRC-32C trailer on the next read (an error, never the
+// changed bytes), and `verify` reports the block.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "content/digest.hpp"
+#include "storage/rocksdb_store.hpp"
+#include "tests/support/test_support.hpp"
+
+using namespace srcgate;
+
+namespace {
+
+storage::RocksDbOptions options(const std::filesystem::path& dir) {
+  storage::RocksDbOptions o;
+  o.dir = dir;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("a block changed on disk is an error on read, not wrong bytes") {
+  test::TempDir dir;
+  const auto data = test::deterministic_bytes("rocksdb-checksum", 3 << 20);
+  std::optional<content::Cid> root;
+  {
+    auto s = storage::open_rocksdb_store(options(dir.path()));
+    INFO((s ? "" : s.error().message));
+    REQUIRE(s.has_value());
+    auto imp = (*s)->begin_import(content::ImportProfile::v1_2025);
+    REQUIRE(imp->write(data).has_value());
+    auto summary = imp->finish();
+    REQUIRE(summary.has_value());
+    REQUIRE(imp->commit().has_value());
+    root = summary->dag.root;
+    // Read back whole: the trailer is stripped, the bytes are the file's.
+    content::Bytes back;
+    REQUIRE((*s)->read_file(*root, 0, data.size(),
+                            [&](content::ByteView b) -> storage::Result<void> {
+                              content::append(back, b);
+                              return {};
+                            })
+                .has_value());
+    REQUIRE(back == data);
+  }
+
+  // Flip one byte in the middle of the largest blob file (the file's 1 MiB
+  // leaves live there).
+  std::filesystem::path blob;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    if (e.path().extension() == ".blob" &&
+        (blob.empty() || e.file_size() > std::filesystem::file_size(blob))) {
+      blob = e.path();
+    }
+  }
+  REQUIRE(!blob.empty());
+  const auto size = std::filesystem::file_size(blob);
+  REQUIRE(size > (2u << 20));
+  {
+    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(size / 2));
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x5A);
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    f.write(&c, 1);
+  }
+
+  auto s = storage::open_rocksdb_store(options(dir.path()));
+  INFO((s ? "" : s.error().message));
+  REQUIRE(s.has_value());
+  std::uint64_t delivered = 0;
+  auto r =
+      (*s)->read_file(*root, 0, data.size(), [&](content::ByteView b) -> storage::Result<void> {
+        // Whatever is delivered before the bad block is the file's own bytes.
+        REQUIRE(
+            std::equal(b.begin(), b.end(), data.begin() + static_cast<std::ptrdiff_t>(delivered)));
+        delivered += b.size();
+        return {};
+      });
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == storage::Errc::corruption);
+  CHECK_THAT(r.error().message, Catch::Contains("checksum mismatch"));
+  CHECK(delivered < data.size());
+
+  auto report = (*s)->verify({});
+  REQUIRE(report.has_value());
+  CHECK_FALSE(report->ok());
+}
