@@ -152,9 +152,10 @@ cat "$www"/sha256/* >/dev/null # page cache, for nginx
 # --- the servers -----------------------------------------------------------
 start_srcgate() {
   srcgate_port=$(free_port)
-  # The access log goes to /dev/null: nginx's is off.
+  # The access log goes to /dev/null: nginx's is off. --offline: every
+  # request is a hit, and a benchmark must not reach the internet.
   "${server_cpu[@]}" "$srcgate" serve --listen "127.0.0.1:$srcgate_port" --data "$store" \
-    --threads "$server_threads" 2>/dev/null &
+    --threads "$server_threads" --offline 2>/dev/null &
   srcgate_pid=$!
   wait_http "http://127.0.0.1:$srcgate_port/readyz" ||
     die "srcgate serve did not become ready on port $srcgate_port (run it by hand to see why)"

@@ -3,8 +3,11 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -13,6 +16,8 @@
 #include "server/gateway_handler.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics.hpp"
+#include "server/proxy_settings.hpp"
+#include "server/url.hpp"
 #include "storage/rocksdb_store.hpp"
 
 namespace srcgate::server {
@@ -39,14 +44,29 @@ constexpr std::string_view kHelp =
     "Content is answered from the RocksDB store in the data directory (the one the\n"
     "store commands use); the server holds it open, so while it runs, use the\n"
     "admin API instead of `srcgate import`. max_size 0 keeps the cap the store\n"
-    "recorded last.\n";
+    "recorded last.\n"
+    "\n"
+    "A hash that the store lacks is fetched from the upstream hashed mirrors, in\n"
+    "order: each --mirror (mirrors, SRCGATE_MIRRORS: separated by commas or\n"
+    "spaces), then https://tarballs.nixos.org unless --no-default-upstreams. A\n"
+    "mirror is asked for <mirror>/<algo>/<hex>; another srcgate is a valid mirror.\n"
+    "The bytes are verified against the hash before they are stored or a\n"
+    "response is completed. --offline: no upstream I/O at all, a miss is a 404.\n"
+    "Upstream requests honour http_proxy, https_proxy and no_proxy (https\n"
+    "through CONNECT); --ca-file adds a CA to the system's.\n";
 
 // Flag name -> config key, in --help order; the help text says the default.
+enum class FlagKind {
+  value,     // --flag VALUE
+  repeated,  // --flag VALUE, any number of times; the values become one list
+  on,        // --flag alone: the key is true
+};
 struct Flag {
   const char* flag;
   const char* key;
   const char* value_name;
   const char* help;
+  FlagKind kind = FlagKind::value;
 };
 constexpr Flag kFlags[] = {
     {"listen", "listen", "HOST:PORT",
@@ -75,6 +95,27 @@ constexpr Flag kFlags[] = {
     {"max-size", "max_size", "SIZE", "cap the store at SIZE (default 0: no cap)"},
     {"log-format", "log_format", "text|json",
      "access log lines on stderr: logfmt text or JSON (default text)"},
+    {"mirror", "mirrors", "URL",
+     "an upstream hashed mirror (http:// or https://, e.g. http://srcgate-2:8080); repeat "
+     "for more, asked in order; replaces the list of $SRCGATE_MIRRORS and the file",
+     FlagKind::repeated},
+    {"no-default-upstreams", "no_default_upstreams", "",
+     "do not ask https://tarballs.nixos.org after the mirrors", FlagKind::on},
+    {"offline", "offline", "", "no upstream I/O at all: a miss is a 404 at once", FlagKind::on},
+    {"ca-file", "ca_file", "FILE",
+     "PEM file of CAs to trust for upstreams besides the system's (default none)"},
+    {"connect-timeout", "connect_timeout", "DURATION",
+     "DNS, TCP, TLS and proxy CONNECT to an upstream (default 5s)"},
+    {"first-byte-timeout", "first_byte_timeout", "DURATION",
+     "from an upstream request to its response headers (default 15s)"},
+    {"stall-timeout", "stall_timeout", "DURATION",
+     "longest wait for the next body byte of an upstream (default 15s)"},
+    {"miss-deadline", "miss_deadline", "DURATION",
+     "from a miss's request to its answer, streaming or 404 (default 30s)"},
+    {"negative-cache-ttl", "negative_cache_ttl", "DURATION",
+     "remember a hash that no upstream has for this long; 0 disables (default 60s)"},
+    {"spool-dir", "spool_dir", "DIR",
+     "where arriving upstream bodies spill, as unlinked files (default <data>/spool)"},
 };
 
 int usage(std::ostream& err, const std::string& message) {
@@ -97,6 +138,69 @@ ServerOptions server_options(const config::Config& c) {
   return o;
 }
 
+// The miss-path and upstream-client options of `c`. On a problem, returns
+// false with a one-line message in `error` (a configuration error).
+// Upstream settings are checked only when there are upstreams.
+bool upstream_options(const config::Config& c, const std::map<std::string, std::string>& env,
+                      GatewayOptions& g, std::string& error) {
+  const std::vector<std::string> mirrors = config::effective_mirrors(c);
+  if (mirrors.empty()) return true;  // g.miss stays nullopt: a miss is a 404
+  for (const std::string& m : mirrors) {
+    if (auto url = parse_url(m); !url) {
+      error = "config: mirrors: " + url.error().message;
+      return false;
+    }
+  }
+  auto proxy = ProxySettings::from_environment(env);
+  if (!proxy) {
+    error = "proxy: " + proxy.error().message;
+    return false;
+  }
+  if (!c.ca_file.empty()) {
+    std::ifstream in(c.ca_file);
+    if (!in) {
+      error = "config: ca_file: cannot read '" + c.ca_file.string() + "': " + std::strerror(errno);
+      return false;
+    }
+    g.client.ca_file = c.ca_file;
+  }
+  g.client.connect_timeout = c.connect_timeout;
+  g.client.first_byte_timeout = c.first_byte_timeout;
+  g.client.stall_timeout = c.stall_timeout;
+  g.client.proxy = std::move(*proxy);
+  MissOptions miss;
+  miss.mirrors = mirrors;
+  miss.negative_ttl = c.negative_cache_ttl;
+  miss.deadline = c.miss_deadline;
+  miss.spool_dir = c.spool_dir;
+  miss.profile = g.import_profile;
+  g.miss = std::move(miss);
+  return true;
+}
+
+// "https://tarballs.nixos.org, http://m2 (https through proxy http://p:3128)",
+// "offline", or "none (no mirrors and no_default_upstreams)".
+std::string describe_upstreams(const config::Config& c, const GatewayOptions& g) {
+  if (c.offline) return "offline";
+  if (!g.miss) return "none (no mirrors and no_default_upstreams): a miss is a 404";
+  std::string out;
+  for (const std::string& m : g.miss->mirrors) out += (out.empty() ? "" : ", ") + m;
+  const ProxySettings& p = g.client.proxy;
+  std::string proxies;
+  if (p.http_proxy) proxies += "http through proxy " + p.http_proxy->to_string();
+  if (p.https_proxy) {
+    proxies +=
+        (proxies.empty() ? "" : ", ") + ("https through proxy " + p.https_proxy->to_string());
+  }
+  if (!proxies.empty() && !p.no_proxy.empty()) {
+    std::string list;
+    for (const std::string& n : p.no_proxy) list += (list.empty() ? "" : ",") + n;
+    proxies += ", no_proxy " + list;
+  }
+  if (!proxies.empty()) out += " (" + proxies + ")";
+  return out;
+}
+
 }  // namespace
 
 int run_serve_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -105,7 +209,18 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
   visible.add_options()("help,h", "print this help")(
       "print-config", "print the effective configuration as TOML and exit");
   for (const Flag& f : kFlags) {
-    visible.add_options()(f.flag, po::value<std::string>()->value_name(f.value_name), f.help);
+    switch (f.kind) {
+      case FlagKind::value:
+        visible.add_options()(f.flag, po::value<std::string>()->value_name(f.value_name), f.help);
+        break;
+      case FlagKind::repeated:
+        visible.add_options()(
+            f.flag, po::value<std::vector<std::string>>()->value_name(f.value_name), f.help);
+        break;
+      case FlagKind::on:
+        visible.add_options()(f.flag, f.help);
+        break;
+    }
   }
   po::variables_map vm;
   try {
@@ -121,7 +236,23 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
 
   config::ConfigSources sources;
   for (const Flag& f : kFlags) {
-    if (vm.count(f.flag)) sources.flags[f.key] = vm[f.flag].as<std::string>();
+    if (!vm.count(f.flag)) continue;
+    switch (f.kind) {
+      case FlagKind::value:
+        sources.flags[f.key] = vm[f.flag].as<std::string>();
+        break;
+      case FlagKind::repeated: {  // one list, as config reads it: separated by spaces
+        std::string list;
+        for (const std::string& v : vm[f.flag].as<std::vector<std::string>>()) {
+          list += (list.empty() ? "" : " ") + v;
+        }
+        sources.flags[f.key] = list;
+        break;
+      }
+      case FlagKind::on:
+        sources.flags[f.key] = "true";
+        break;
+    }
   }
   sources.env = config::environment_map();
   sources.root = ::geteuid() == 0;
@@ -134,7 +265,19 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
   }
   if (vm.count("print-config")) {
     out << config::to_toml(cfg);
+    std::string upstreams;
+    for (const std::string& m : config::effective_mirrors(cfg)) {
+      upstreams += (upstreams.empty() ? "" : ", ") + m;
+    }
+    out << "# upstreams asked on a miss: " << (upstreams.empty() ? "none" : upstreams) << '\n';
     return kExitOk;
+  }
+  GatewayOptions gateway_options;
+  gateway_options.base_path = cfg.base_path;
+  gateway_options.admin_token = cfg.admin_token;
+  if (std::string error; !upstream_options(cfg, sources.env, gateway_options, error)) {
+    err << "srcgate serve: " << error << '\n';
+    return kExitUsage;
   }
 
   // Declared before everything that refers to it, so it closes last.
@@ -148,13 +291,21 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
     return kExitFailure;
   }
   auto metrics = std::make_shared<MetricsRegistry>();
-  auto handler = std::make_shared<GatewayHandler>(
-      **store, GatewayOptions{cfg.base_path, cfg.admin_token}, metrics.get());
+  std::shared_ptr<GatewayHandler> handler;
+  try {
+    handler = std::make_shared<GatewayHandler>(**store, gateway_options, metrics.get());
+  } catch (const std::runtime_error& e) {
+    if (!gateway_options.client.ca_file) throw;
+    // HttpClient could not load the CA file: a configuration error.
+    err << "srcgate serve: config: ca_file: " << e.what() << '\n';
+    return kExitUsage;
+  }
   auto log = std::make_shared<AccessLog>(
       cfg.log_format == config::LogFormat::json ? AccessLogFormat::json : AccessLogFormat::text,
       stderr);
   HttpServer server(server_options(cfg), handler, metrics, log);
   server.start();  // throws std::system_error when the address cannot be bound
+  err << "srcgate serve: upstreams: " << describe_upstreams(cfg, gateway_options) << '\n';
   err << "srcgate serve: listening on "
       << config::ListenAddress{cfg.listen.host, server.port()}.to_string() << " with "
       << cfg.threads << " threads"

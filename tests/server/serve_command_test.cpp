@@ -1,8 +1,16 @@
 // `srcgate serve` end to end: the binary, its flags and configuration layers,
-// curl as the client (the nixpkgs forms, HEAD then GET), and SIGTERM.
+// curl as the client (the nixpkgs forms, HEAD then GET), SIGTERM, and the
+// upstream settings (a loopback mirror started by the test; nothing here
+// reaches the internet: every other server runs --offline).
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
 
+#include "content/digest.hpp"
+#include "content/encoding.hpp"
 #include "tests/support/test_support.hpp"
+#include "tests/support/test_upstream.hpp"
 
 using srcgate::test::run_command;
 using srcgate::test::srcgate_binary;
@@ -12,11 +20,36 @@ TEST_CASE("serve --help describes every flag", "[serve]") {
   const auto r = run_command({srcgate_binary().string(), "serve", "--help"});
   INFO(r.err);
   CHECK(r.exit_code == 0);
-  for (const char* flag :
-       {"--listen", "--data", "--threads", "--config", "--base-path", "--max-connections",
-        "--max-header-bytes", "--idle-timeout", "--read-timeout", "--write-timeout",
-        "--shutdown-grace", "--max-size", "--log-format", "--print-config", "SRCGATE_ADMIN_TOKEN",
-        "0.0.0.0:8080"}) {
+  for (const char* flag : {"--listen",
+                           "--data",
+                           "--threads",
+                           "--config",
+                           "--base-path",
+                           "--max-connections",
+                           "--max-header-bytes",
+                           "--idle-timeout",
+                           "--read-timeout",
+                           "--write-timeout",
+                           "--shutdown-grace",
+                           "--max-size",
+                           "--log-format",
+                           "--print-config",
+                           "SRCGATE_ADMIN_TOKEN",
+                           "0.0.0.0:8080",
+                           "--mirror",
+                           "--no-default-upstreams",
+                           "--offline",
+                           "--ca-file",
+                           "--connect-timeout",
+                           "--first-byte-timeout",
+                           "--stall-timeout",
+                           "--miss-deadline",
+                           "--negative-cache-ttl",
+                           "--spool-dir",
+                           "https://tarballs.nixos.org",
+                           "http_proxy",
+                           "no_proxy",
+                           "SRCGATE_MIRRORS"}) {
     CHECK_THAT(r.out, Catch::Matchers::Contains(flag));
   }
   const auto top = run_command({srcgate_binary().string(), "--help"});
@@ -35,6 +68,82 @@ TEST_CASE("serve: a bad value is one line naming the key, exit 2", "[serve]") {
   r = run_command({srcgate_binary().string(), "serve", "--no-such-flag"});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Catch::Matchers::StartsWith("srcgate serve: "));
+}
+
+TEST_CASE("serve: bad upstream settings are one line naming the key, exit 2",
+          "[serve][upstreams]") {
+  const std::string bin = srcgate_binary().string();
+  TempDir dir;
+  const std::string data = (dir / "data").string();
+  // The configuration's own check.
+  auto r = run_command({bin, "serve", "--data", data, "--mirror", "http://127.0.0.1:9", "--mirror",
+                        "ftp://mirror.example"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err ==
+        "srcgate serve: config: mirrors: expected an http:// or https:// URL, got "
+        "'ftp://mirror.example' (from --mirror)\n");
+  r = run_command({"env", "SRCGATE_OFFLINE=perhaps", bin, "serve", "--data", data});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err ==
+        "srcgate serve: config: offline: expected true or false, got 'perhaps' (from "
+        "SRCGATE_OFFLINE)\n");
+  // The server's full URL parse (userinfo is refused), before the store opens.
+  r = run_command({bin, "serve", "--data", data, "--no-default-upstreams", "--mirror",
+                   "http://user@127.0.0.1:9"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Matchers::StartsWith("srcgate serve: config: mirrors: "));
+  CHECK_THAT(r.err, Catch::Matchers::Contains("http://user@127.0.0.1:9"));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  // An unreadable CA file.
+  r = run_command({bin, "serve", "--data", data, "--no-default-upstreams", "--mirror",
+                   "http://127.0.0.1:9", "--ca-file", (dir / "missing.pem").string()});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "srcgate serve: config: ca_file: cannot read '" + (dir / "missing.pem").string() +
+                     "': No such file or directory\n");
+  // A proxy variable that is not a URL.
+  r = run_command({"env", "http_proxy=ftp://proxy.example:21", bin, "serve", "--data", data,
+                   "--no-default-upstreams", "--mirror", "http://mirror.example"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Matchers::StartsWith("srcgate serve: proxy: "));
+  CHECK_THAT(r.err, Catch::Matchers::Contains("http_proxy"));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  // None of these opened (and so created) the store.
+  CHECK_FALSE(std::filesystem::exists(dir / "data"));
+}
+
+TEST_CASE("serve --print-config: the upstream keys and the effective list", "[serve][upstreams]") {
+  const std::string bin = srcgate_binary().string();
+  auto r = run_command({"env", "SRCGATE_MIRRORS=http://env-1.example, http://env-2.example", bin,
+                        "serve", "--print-config", "--data", "/d", "--stall-timeout", "2500ms",
+                        "--negative-cache-ttl", "0"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Matchers::Contains(
+                        "mirrors = [\"http://env-1.example\", \"http://env-2.example\"]\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("stall_timeout = \"2500ms\"\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("negative_cache_ttl = \"0s\"\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("spool_dir = \"/d/spool\"\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains(
+                        "# upstreams asked on a miss: http://env-1.example, http://env-2.example, "
+                        "https://tarballs.nixos.org\n"));
+
+  // --mirror flags replace the environment's list; --no-default-upstreams drops the default.
+  r = run_command({"env", "SRCGATE_MIRRORS=http://env-1.example", bin, "serve", "--print-config",
+                   "--mirror", "http://flag-1.example/", "--mirror", "https://flag-2.example/c",
+                   "--no-default-upstreams"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Matchers::Contains(
+                        "mirrors = [\"http://flag-1.example\", \"https://flag-2.example/c\"]\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("no_default_upstreams = true\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("# upstreams asked on a miss: http://flag-1.example, "
+                                              "https://flag-2.example/c\n"));
+
+  r = run_command(
+      {bin, "serve", "--print-config", "--mirror", "http://flag-1.example", "--offline"});
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Matchers::Contains("offline = true\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("# upstreams asked on a miss: none\n"));
 }
 
 TEST_CASE("serve --print-config: flags over environment over file", "[serve]") {
@@ -60,8 +169,9 @@ TEST_CASE("serve answers the nixpkgs URL forms and stops on SIGTERM", "[serve][c
   // The server writes its port in its first line on stderr; the script waits
   // for it (bounded), runs curl, then sends SIGTERM and reports the exit code.
   const std::string script = R"(
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 bin="$1"; err="$2/err"
-"$bin" serve --listen 127.0.0.1:0 --threads 2 --base-path /cache --data "$2/data" 2>"$err" &
+"$bin" serve --listen 127.0.0.1:0 --threads 2 --base-path /cache --data "$2/data" --offline 2>"$err" &
 pid=$!
 i=0
 until grep -q 'listening on' "$err"; do
@@ -102,4 +212,5 @@ cat "$err" >&2
             "exit=0\n");
   CHECK_THAT(r.err, Catch::Matchers::Contains("srcgate serve: stopped"));
   CHECK_THAT(r.err, Catch::Matchers::Contains("method=HEAD target=/sha256/"));
+  CHECK_THAT(r.err, Catch::Matchers::Contains("srcgate serve: upstreams: offline\n"));
 }
