@@ -756,7 +756,7 @@ TEST_CASE("a redirect loop ends in too_many_redirects after max_redirects hops",
   CHECK(upstream.requests() == 6);  // the request and 5 redirects followed
 }
 
-TEST_CASE("a redirect without a Location is refused; one to ftp is a bad URL",
+TEST_CASE("a redirect without a Location is refused, one to ftp is a bad URL",
           "[client][redirect]") {
   TestUpstream upstream([](const UpstreamRequest& r, UpstreamConnection& c) {
     if (r.target == "/none") {
@@ -1119,7 +1119,7 @@ TEST_CASE("https through https_proxy tunnels with CONNECT and verifies the origi
   CHECK(server.connections() == 1);
 }
 
-TEST_CASE("no_proxy bypasses the proxy; a refused CONNECT or a dead proxy are errors",
+TEST_CASE("no_proxy bypasses the proxy, a refused CONNECT or a dead proxy are errors",
           "[client][proxy]") {
   TestUpstream upstream([](const UpstreamRequest& r, UpstreamConnection& c) {
     c.respond(200, "origin:" + r.target);

@@ -57,7 +57,7 @@ TEST_CASE("http_proxy serves http URLs and https_proxy https URLs", "[proxy]") {
   CHECK(route(settings({{"http_proxy", "proxy"}}), "http://x/") == "proxy:80");
 }
 
-TEST_CASE("lower-case variables win over upper-case ones; empty ones do not count", "[proxy]") {
+TEST_CASE("lower-case variables win over upper-case ones, empty ones do not count", "[proxy]") {
   const auto s = settings({{"http_proxy", "http://lower:1"},
                            {"HTTP_PROXY", "http://upper:2"},
                            {"https_proxy", ""},
