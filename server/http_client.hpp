@@ -23,7 +23,11 @@
 // the end of the body closes the connection (it is not reused).
 // Thread-safety: send() may be called concurrently from any thread and any
 // coroutine; the pool is internally synchronized. One ClientResponse is used
-// by one coroutine at a time.
+// by one coroutine at a time. REQUIRES: the calling coroutine runs on a
+// strand or a single-threaded io_context (the deadlines' timer completes on
+// its executor, as with every Asio I/O object). Idle connections are pooled
+// per io_context too, and closed when their io_context shuts down, so the
+// client may outlive the io_contexts it was used on.
 #pragma once
 
 #include <boost/system/result.hpp>
