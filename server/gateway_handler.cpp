@@ -15,13 +15,17 @@ GatewayHandler::GatewayHandler(storage::BlockStore& store, GatewayOptions option
       ipfs_(store, options_.base_path),
       admin_(store, AdminOptions{options_.admin_token, options_.import_profile}) {
   if (metrics) register_store_metrics(*metrics, store_);
+  if (options_.miss && !options_.miss->mirrors.empty()) {
+    client_ = std::make_unique<HttpClient>(options_.client);
+    fetcher_ = std::make_unique<MissFetcher>(store_, *client_, *options_.miss, metrics);
+  }
 }
 
 Awaitable<Response> GatewayHandler::handle(const Request& request) {
   const Route& route = *request.route;
   if (const auto* hash = std::get_if<HashRequest>(&route)) {
     if (auto refused = require_get_or_head(request)) co_return std::move(*refused);
-    co_return serve_hash(store_, request, *hash);
+    co_return co_await serve_hash(store_, fetcher_.get(), request, *hash);
   }
   if (const auto* ipfs = std::get_if<IpfsRequest>(&route)) {
     if (auto refused = require_get_or_head(request)) co_return std::move(*refused);

@@ -1,12 +1,16 @@
 // The gateway's Handler: answers every routed request from the block store.
-// /<algo>/<hash> -> hash_handler.hpp, /ipfs/... -> ipfs_handler.hpp,
+// /<algo>/<hash> -> hash_handler.hpp (a miss goes to the MissFetcher when
+// GatewayOptions::miss names mirrors), /ipfs/... -> ipfs_handler.hpp,
 // /api/v1/... -> admin_api.hpp (bearer token; 403 when no token is set),
 // a malformed target -> 400 with the router's reason, anything else -> 404.
 // Only GET and HEAD reach the content routes (else 405 with Allow).
 // /metrics, /healthz and /readyz are answered by the server itself.
 //
 // Ownership: holds a reference to the store, which must outlive the handler
-// (and so the server). Registers the store gauges in `metrics` when given.
+// (and so the server). Owns the upstream HttpClient and the MissFetcher (when
+// the miss path is on); the server's io_context must end before the handler
+// (fetches run on it). Registers the store gauges and the miss-path metrics
+// in `metrics` when given.
 // Thread-safety: immutable after construction; handle() is safe from any
 // thread, as the store is.
 #pragma once
@@ -41,7 +45,8 @@ struct GatewayOptions {
 
 class GatewayHandler final : public Handler {
  public:
-  // `metrics` may be null (no store gauges).
+  // `metrics` may be null (no store gauges). Throws std::runtime_error when
+  // options.client.ca_file cannot be loaded (a start-up error).
   GatewayHandler(storage::BlockStore& store, GatewayOptions options,
                  MetricsRegistry* metrics = nullptr);
   Awaitable<Response> handle(const Request& request) override;
@@ -51,6 +56,8 @@ class GatewayHandler final : public Handler {
   GatewayOptions options_;
   IpfsHandler ipfs_;
   AdminApi admin_;
+  std::unique_ptr<HttpClient> client_;    // null when offline
+  std::unique_ptr<MissFetcher> fetcher_;  // null when offline
 };
 
 }  // namespace srcgate::server

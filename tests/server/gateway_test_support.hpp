@@ -40,6 +40,30 @@ class TestGateway {
  public:
   explicit TestGateway(std::string base_path = "", std::string admin_token = "",
                        unsigned threads = 2, std::optional<std::uint64_t> max_size = {}) {
+    server::GatewayOptions g;
+    g.base_path = base_path;
+    g.admin_token = admin_token;
+    start(std::move(g), threads, max_size);
+  }
+  // A gateway with the miss path on: `miss` (its mirrors) and `client` become
+  // GatewayOptions::miss and ::client. The spool goes to dir()/spool unless
+  // miss.spool_dir is set to something else than the default.
+  explicit TestGateway(server::MissOptions miss, server::HttpClientOptions client = {},
+                       unsigned threads = 2) {
+    if (miss.spool_dir == server::MissOptions().spool_dir) miss.spool_dir = dir_ / "spool";
+    server::GatewayOptions g;
+    g.miss = std::move(miss);
+    g.client = std::move(client);
+    start(std::move(g), threads, {});
+  }
+  ~TestGateway() {
+    server_->stop();
+    server_->wait();
+  }
+
+ private:
+  void start(server::GatewayOptions g, unsigned threads, std::optional<std::uint64_t> max_size) {
+    const std::string base_path = g.base_path;
     storage::RocksDbOptions o;
     o.dir = dir_ / "store";
     o.store.max_size = max_size;
@@ -48,10 +72,7 @@ class TestGateway {
     REQUIRE(s);
     store_ = std::move(*s);
     metrics_ = std::make_shared<server::MetricsRegistry>();
-    server::GatewayOptions g;
-    g.base_path = base_path;
-    g.admin_token = admin_token;
-    handler_ = std::make_shared<server::GatewayHandler>(*store_, g, metrics_.get());
+    handler_ = std::make_shared<server::GatewayHandler>(*store_, std::move(g), metrics_.get());
     server::ServerOptions so;
     so.host = "127.0.0.1";
     so.port = 0;
@@ -61,11 +82,8 @@ class TestGateway {
     server_ = std::make_unique<server::HttpServer>(so, handler_, metrics_, nullptr);
     server_->start();
   }
-  ~TestGateway() {
-    server_->stop();
-    server_->wait();
-  }
 
+ public:
   storage::BlockStore& store() { return *store_; }
   server::MetricsRegistry& metrics() { return *metrics_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
