@@ -58,6 +58,28 @@ Response serve_arrived(storage::BlockStore& store, const Request& request,
   return r;
 }
 
+// A body whose first piece was pulled already (by the handler, so that a
+// fetch that fails before its first byte is a 404 rather than the session's
+// 500). The piece stays valid: the inner source is not called again until
+// this one's second next().
+class PrimedBody final : public BodySource {
+ public:
+  PrimedBody(std::unique_ptr<BodySource> inner, content::ByteView first)
+      : inner_(std::move(inner)), first_(first) {}
+  Awaitable<content::Result<content::ByteView>> next() override {
+    if (first_) {
+      const content::ByteView piece = *first_;
+      first_.reset();
+      co_return piece;
+    }
+    co_return co_await inner_->next();
+  }
+
+ private:
+  std::unique_ptr<BodySource> inner_;
+  std::optional<content::ByteView> first_;
+};
+
 }  // namespace
 
 Awaitable<Response> serve_hash(storage::BlockStore& store, MissFetcher* fetcher,
@@ -116,8 +138,18 @@ Awaitable<Response> serve_hash(storage::BlockStore& store, MissFetcher* fetcher,
         co_return r;
     }
   }
-  r.stream = fetcher->body(answer, begin, end);
+  std::unique_ptr<BodySource> body = fetcher->body(answer, begin, end);
   if (end) r.stream_length = *end - begin;
+  if (request.method == Method::head) {
+    r.stream = std::move(body);  // headers only; the fetch goes on
+    co_return r;
+  }
+  // Wait for the first piece here: when no upstream delivers one (a stall
+  // after the headers, a body cut before its first byte, wrong bytes caught
+  // before any was sent), the answer is still a 404.
+  auto first = co_await body->next();
+  if (!first) co_return not_in_store(hash.digest, first.error().message);
+  r.stream = std::make_unique<PrimedBody>(std::move(body), *first);
   co_return r;
 }
 

@@ -16,7 +16,9 @@
 //   body (Content-Length when the upstream declared one, else chunked),
 //   Content-Type application/octet-stream, Cache-Control immutable, and
 //   neither Accept-Ranges nor ETag (Nix would resume a cut transfer with a
-//   Range request and glue good bytes to bad). HEAD gets the same headers;
+//   Range request and glue good bytes to bad). The handler waits for the
+//   body's first piece before it answers, so a fetch that fails before
+//   sending any byte is still a 404. HEAD gets the same headers at once;
 //   the fetch goes on and fills the cache. A Range on a miss is a 206 (or
 //   416) over the arriving body when its length is declared; otherwise the
 //   request waits for the fetch to end and is served as a hit (or 404). A

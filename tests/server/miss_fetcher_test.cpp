@@ -464,6 +464,32 @@ TEST_CASE("a 404 from the first mirror moves on to the second") {
   CHECK(metric(gw, upstream_sample("srcgate_upstream_requests_total", good, "ok")) == 1);
 }
 
+TEST_CASE("a 200 that ends before its first byte is a 404, or the next mirror's bytes") {
+  const Bytes data = test::deterministic_bytes("miss empty cut", 50'000);
+  const std::string target = sha256_target(data);
+  TestUpstream cut(test::cut_short_mirror({{target, data}}, 0));
+
+  SECTION("alone: 404 naming the mirror and the short body") {
+    TestGateway gw(miss_options({cut.url()}), client_options());
+    const test::HttpResult r = test::http(gw.url() + target);
+    CHECK(r.status == 404);
+    CHECK_THAT(r.body, Catch::Matchers::Contains(cut.url() + target + ": short_body"));
+    CHECK(metric(gw, upstream_sample("srcgate_upstream_requests_total", cut, "short_body")) == 1);
+    CHECK(metric(gw, "srcgate_negative_cache_hits_total") == 0);
+  }
+
+  SECTION("before a good mirror: the client gets the good bytes, transparently") {
+    TestUpstream good(test::good_mirror({{target, data}}));
+    TestGateway gw(miss_options({cut.url(), good.url()}), client_options());
+    const test::HttpResult r = test::http(gw.url() + target);
+    CHECK(r.status == 200);
+    CHECK(r.curl_exit == 0);
+    CHECK(same(r.body, data));
+    CHECK(cut.requests(target) == 1);
+    CHECK(good.requests(target) == 1);
+  }
+}
+
 TEST_CASE("wrong bytes: the client that received bytes is cut, nothing wrong is stored") {
   const Bytes data = test::deterministic_bytes("miss mismatch", (1 << 20) + 11);
   const std::string target = sha256_target(data);
@@ -531,10 +557,10 @@ TEST_CASE("wrong bytes: the client that received bytes is cut, nothing wrong is 
     CHECK_FALSE(stored(gw, data, HashAlgo::sha256));
 
     // Not remembered as missing: the next request asks again, and is never
-    // a complete 200 (cut after bytes, or 500 before any).
+    // a complete 200 (cut after bytes, or 404 before any).
     const Fetched again = get(scratch.path(), "again", gw.url() + target);
     CHECK(wrong.requests(target) == 2);
-    CHECK((again.status == 500 || (again.status == 200 && again.curl_exit == 18)));
+    CHECK((again.status == 404 || (again.status == 200 && again.curl_exit == 18)));
     CHECK(metric(gw, "srcgate_negative_cache_hits_total") == 0);
     CHECK_FALSE(stored(gw, data, HashAlgo::sha256));
     auto verified = gw.store().verify({});
