@@ -6,6 +6,7 @@
 #include "server/cli_command.hpp"
 #include "server/hash_command.hpp"
 #include "server/serve_command.hpp"
+#include "server/sources_command.hpp"
 #include "server/store_commands.hpp"
 
 namespace {
@@ -32,6 +33,9 @@ constexpr std::array kCommands = {
                              &srcgate::server::run_gc_command},
     srcgate::server::Command{"verify", "re-hash every stored block and check the index",
                              &srcgate::server::run_verify_command},
+    srcgate::server::Command{
+        "sources", "index the URLs that sources are fetched from (find-tarballs JSON, add, list)",
+        &srcgate::server::run_sources_command},
 };
 
 }  // namespace
