@@ -14,6 +14,8 @@
 #include "content/nix_hash.hpp"
 #include "server/empty_store_handler.hpp"
 #include "server/hash_command.hpp"
+#include "server/source_list.hpp"
+#include "server/sources_command.hpp"
 
 namespace srcgate::server {
 namespace {
@@ -67,11 +69,12 @@ Awaitable<Response> AdminApi::handle(const Request& request, const ApiRequest& a
       co_return Response::text(400, "bad percent-escape in '" + std::string(path) + "'");
     co_return pin(request, *decoded);
   }
-  if (path == "files" || path == "car") {
+  if (path == "files" || path == "car" || path == "sources") {
     if (request.method != Method::put) {
       co_return std::move(Response::text(405, "method not allowed").header("Allow", "PUT"));
     }
     if (path == "files") co_return co_await put_file(request, api);
+    if (path == "sources") co_return co_await put_sources(request);
     co_return co_await put_car(request);
   }
   co_return Response::text(404, "admin API: no endpoint /api/v1/" + std::string(path));
@@ -199,6 +202,50 @@ Awaitable<Response> AdminApi::put_car(const Request& request) const {
     r.body += boost::json::serialize(obj);
     r.body += '\n';
   }
+  r.header("Content-Type", "application/json");
+  r.header("Cache-Control", "no-store");
+  co_return r;
+}
+
+// The source list is parsed whole (it is JSON); this bounds the memory one
+// upload can take.
+constexpr std::size_t kMaxSourceListBytes = std::size_t{128} << 20;
+
+Awaitable<Response> AdminApi::put_sources(const Request& request) const {
+  std::string text;
+  if (request.body != nullptr) {
+    if (auto length = request.body->length()) {
+      if (*length > kMaxSourceListBytes) {
+        co_return Response::text(
+            413, "source list larger than " + std::to_string(kMaxSourceListBytes) + " bytes");
+      }
+      text.reserve(static_cast<std::size_t>(*length));
+    }
+    // Each read returns a piece or ends; the size check bounds the loop.
+    for (;;) {
+      auto piece = co_await request.body->read();
+      if (!piece) co_return Response::text(400, "upload failed: " + piece.error().message);
+      if (piece->empty()) break;
+      if (text.size() + piece->size() > kMaxSourceListBytes) {
+        co_return Response::text(
+            413, "source list larger than " + std::to_string(kMaxSourceListBytes) + " bytes");
+      }
+      text.append(reinterpret_cast<const char*>(piece->data()), piece->size());
+    }
+  }
+  auto list = parse_source_list(text, options_.mirrors);
+  if (!list) co_return Response::text(400, list.error().message + "; nothing indexed");
+  SourceImportSummary summary = summarize(*list);
+  if (auto indexed = index_sources(store_, *list, summary); !indexed) {
+    storage::Error e = indexed.error();
+    e.message =
+        "stopped after " + std::to_string(summary.sources_added) + " new source(s): " + e.message;
+    co_return storage_failure(e);
+  }
+  Response r;
+  r.status = 200;
+  r.body = summary_json(summary, {}, &list->problems);
+  r.body += '\n';
   r.header("Content-Type", "application/json");
   r.header("Cache-Control", "no-store");
   co_return r;

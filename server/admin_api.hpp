@@ -7,6 +7,11 @@
 //                                      the `srcgate hash` JSON line
 //   PUT    /api/v1/car                 verify and store a CAR's blocks; one JSON
 //                                      object per root, as `srcgate import-car`
+//   PUT    /api/v1/sources             index a find-tarballs JSON (source_list.hpp)
+//                                      with `mirrors`; answers the summary object
+//                                      of `srcgate sources import` with its
+//                                      "problems" (400 when the body is not a JSON
+//                                      array, 413 above 128 MiB)
 // A hash is "algo:<hash>", SRI "algo-<base64>" or bare hex (its length names
 // md5, sha1, sha256 or sha512); it must be in the name index.
 // Thread-safety: immutable after construction; handle() is safe from any
@@ -17,6 +22,7 @@
 
 #include "content/importer.hpp"
 #include "server/handler.hpp"
+#include "server/mirror_table.hpp"
 #include "server/router.hpp"
 #include "storage/block_store.hpp"
 
@@ -25,6 +31,8 @@ namespace srcgate::server {
 struct AdminOptions {
   std::string token;  // "" disables the API
   content::ImportProfile profile = content::ImportProfile::v1_2025;
+  // Expands the mirror:// URLs of PUT /api/v1/sources.
+  MirrorTable mirrors = MirrorTable::nixpkgs_defaults();
 };
 
 class AdminApi {
@@ -38,6 +46,7 @@ class AdminApi {
   Response pin(const Request& request, std::string_view target) const;
   Awaitable<Response> put_file(const Request& request, const ApiRequest& api) const;
   Awaitable<Response> put_car(const Request& request) const;
+  Awaitable<Response> put_sources(const Request& request) const;
 
   storage::BlockStore& store_;
   AdminOptions options_;
