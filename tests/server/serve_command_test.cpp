@@ -100,6 +100,16 @@ TEST_CASE("serve: bad upstream settings are one line naming the key, exit 2",
   CHECK(r.exit_code == 2);
   CHECK(r.err == "srcgate serve: config: ca_file: cannot read '" + (dir / "missing.pem").string() +
                      "': No such file or directory\n");
+  // A CA file that is not PEM: the client refuses it at start-up.
+  const auto not_pem = dir / "not-a-ca.pem";
+  srcgate::test::write_file(not_pem, srcgate::content::as_bytes("not a certificate\n"));
+  r = run_command({bin, "serve", "--data", data, "--listen", "127.0.0.1:0",
+                   "--no-default-upstreams", "--mirror", "http://127.0.0.1:9", "--ca-file",
+                   not_pem.string()});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Matchers::StartsWith("srcgate serve: config: ca_file: "));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  std::filesystem::remove_all(dir / "data");  // this one got as far as opening the store
   // A proxy variable that is not a URL.
   r = run_command({"env", "http_proxy=ftp://proxy.example:21", bin, "serve", "--data", data,
                    "--no-default-upstreams", "--mirror", "http://mirror.example"});
@@ -213,4 +223,48 @@ cat "$err" >&2
   CHECK_THAT(r.err, Catch::Matchers::Contains("srcgate serve: stopped"));
   CHECK_THAT(r.err, Catch::Matchers::Contains("method=HEAD target=/sha256/"));
   CHECK_THAT(r.err, Catch::Matchers::Contains("srcgate serve: upstreams: offline\n"));
+}
+
+TEST_CASE("serve --mirror fetches a miss from a loopback mirror, once",
+          "[serve][upstreams][curl]") {
+  using srcgate::content::HashAlgo;
+  const srcgate::content::Bytes data = srcgate::test::deterministic_bytes("serve-mirror", 300'001);
+  const std::string hex =
+      srcgate::content::hex_encode(srcgate::content::digest_of(HashAlgo::sha256, data).bytes());
+  srcgate::test::TestUpstream upstream(srcgate::test::good_mirror({{"/sha256/" + hex, data}}));
+  TempDir dir;
+  // The second GET must come from the store: the upstream counts its requests.
+  const std::string script = R"(
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+bin="$1"; err="$2/err"
+"$bin" serve --listen 127.0.0.1:0 --threads 2 --data "$2/data" --no-default-upstreams \
+  --mirror "$3/" --spool-dir "$2/spool" 2>"$err" &
+pid=$!
+i=0
+until grep -q 'listening on' "$err"; do
+  i=$((i+1)); if [ $i -gt 400 ]; then kill -9 $pid; echo "no start"; exit 90; fi; sleep 0.05
+done
+port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$err")
+m="http://127.0.0.1:$port"
+curl -sS --max-time 20 -o "$2/first" -w '%{http_code}\n' "$m/sha256/$4"
+curl -sS --max-time 20 -o "$2/second" -w '%{http_code}\n' "$m/sha256/$4"
+curl -sS --max-time 20 -o /dev/null -w '%{http_code}\n' "$m/sha256/$5"
+kill -TERM $pid
+wait $pid
+echo "exit=$?"
+cat "$err" >&2
+)";
+  const std::string unknown(64, 'c');
+  const auto r = run_command({"sh", "-c", script, "sh", srcgate_binary().string(),
+                              dir.path().string(), upstream.url(), hex, unknown});
+  INFO("stdout:\n" << r.out << "stderr:\n" << r.err);
+  CHECK(r.out == "200\n200\n404\nexit=0\n");
+  const bool first_ok = srcgate::test::read_file(dir / "first") == data;
+  const bool second_ok = srcgate::test::read_file(dir / "second") == data;
+  CHECK(first_ok);
+  CHECK(second_ok);
+  CHECK(upstream.requests("/sha256/" + hex) == 1);
+  CHECK(upstream.requests("/sha256/" + unknown) == 1);
+  CHECK_THAT(r.err,
+             Catch::Matchers::Contains("srcgate serve: upstreams: " + upstream.url() + "\n"));
 }
