@@ -1,7 +1,15 @@
 #include "server/file_body.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <deque>
+#include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "server/http_policy.hpp"
 
@@ -10,13 +18,206 @@ namespace srcgate::server {
 using content::ByteView;
 using content::Result;
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// What a body charges before it reads a block: the largest leaf that
+// srcgate's import profiles make. The charge is then set to the bytes read.
+constexpr std::uint64_t kLeafEstimate = 1 << 20;
+
+// The process-wide budget of leaf bytes (file_body.hpp). Bodies that wait are
+// served in order; a grant wakes the waiter through a channel of capacity 1,
+// so a grant that comes before the waiter waits is not lost.
+class Budget {
+ public:
+  struct Waiter {
+    Waiter(net::any_io_executor ex, std::uint64_t n)
+        : channel(std::move(ex), 1), bytes(n), since(Clock::now()) {}
+    net::experimental::concurrent_channel<void(ErrorCode)> channel;
+    const std::uint64_t bytes;
+    const Clock::time_point since;
+    bool granted = false;  // guarded by Budget::mu_
+  };
+
+  void configure(const FileBodyBudget& b) {
+    std::vector<std::shared_ptr<Waiter>> woken;
+    {
+      std::lock_guard lock(mu_);
+      config_ = b;
+      peak_ = used_;
+      passed_on_ = 0;
+      over_budget_ = 0;
+      grant_locked(woken);
+    }
+    wake(woken);
+  }
+
+  FileBodyBudgetUse use() {
+    std::lock_guard lock(mu_);
+    return {used_, peak_, queue_.size(), passed_on_, over_budget_};
+  }
+
+  // Whether a body that has held its share since `since` passes it on now.
+  bool should_pass_on(Clock::time_point since) {
+    if (waiting_.load(std::memory_order_relaxed) == 0) return false;
+    std::lock_guard lock(mu_);
+    if (queue_.empty()) return false;
+    const auto now = Clock::now();
+    const bool pass =
+        now - since >= config_.quantum || now - queue_.front()->since >= config_.quantum;
+    if (pass) ++passed_on_;
+    return pass;
+  }
+
+  // Takes `n` more bytes when they fit and nobody waits.
+  bool try_take(std::uint64_t n) {
+    std::lock_guard lock(mu_);
+    if (!queue_.empty() || !fits_locked(n)) return false;
+    add_locked(n);
+    return true;
+  }
+
+  // Takes `n` bytes now, over the budget if need be (prime(), larger blocks).
+  void force_take(std::uint64_t n) {
+    std::lock_guard lock(mu_);
+    if (!fits_locked(n)) ++over_budget_;
+    add_locked(n);
+  }
+
+  // Takes `n` bytes: at once when they fit and nobody waits, else after the
+  // bodies queued before, or over the budget once the patience has passed.
+  Awaitable<void> take(std::uint64_t n) {
+    const auto ex = co_await net::this_coro::executor;
+    auto w = std::make_shared<Waiter>(ex, n);
+    std::chrono::milliseconds patience{};
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty() && fits_locked(n)) {
+        add_locked(n);
+        w.reset();
+      } else {
+        queue_.push_back(w);
+        waiting_.fetch_add(1, std::memory_order_relaxed);
+        patience = config_.patience;
+      }
+    }
+    if (!w) co_return;
+    // Settles the wait however it ends, also when the session's frame is
+    // destroyed while it waits (server shutdown): a grant that arrived is
+    // returned, a queued waiter leaves the queue.
+    struct Settle {
+      Budget& budget;
+      std::shared_ptr<Waiter> waiter;
+      bool keep = false;
+      ~Settle() { budget.settle(*waiter, keep); }
+    } settle{*this, w};
+    SteadyTimer timer(ex);
+    timer.expires_after(patience);
+    using namespace net::experimental::awaitable_operators;
+    std::ignore = co_await (w->channel.async_receive(kUseTuple) || timer.async_wait(kUseTuple));
+    settle.keep = true;
+  }
+
+  // Returns `n` bytes and grants waiters that now fit, in order.
+  void give(std::uint64_t n) {
+    if (n == 0) return;
+    std::vector<std::shared_ptr<Waiter>> woken;
+    {
+      std::lock_guard lock(mu_);
+      used_ -= std::min(n, used_);
+      grant_locked(woken);
+    }
+    wake(woken);
+  }
+
+ private:
+  // The end of a wait. keep: the body goes on with the bytes (granted, or
+  // taken over the budget now); otherwise it gives up whatever it had.
+  void settle(Waiter& w, bool keep) {
+    std::vector<std::shared_ptr<Waiter>> woken;
+    {
+      std::lock_guard lock(mu_);
+      if (!w.granted) {
+        const auto it =
+            std::find_if(queue_.begin(), queue_.end(),
+                         [&](const std::shared_ptr<Waiter>& p) { return p.get() == &w; });
+        if (it != queue_.end()) {
+          queue_.erase(it);
+          waiting_.fetch_sub(1, std::memory_order_relaxed);
+        }
+        if (keep) {
+          ++over_budget_;
+          add_locked(w.bytes);
+        }
+      } else if (!keep) {
+        used_ -= std::min(w.bytes, used_);
+      }
+      // The waiter that left may have been the one the others queued behind.
+      grant_locked(woken);
+    }
+    wake(woken);
+  }
+
+  // REQUIRES: mu_ held. A block larger than the whole budget still goes when
+  // nothing else is held.
+  bool fits_locked(std::uint64_t n) const {
+    return config_.bytes == 0 || used_ == 0 || used_ + n <= config_.bytes;
+  }
+  void add_locked(std::uint64_t n) {
+    used_ += n;
+    peak_ = std::max(peak_, used_);
+  }
+  void grant_locked(std::vector<std::shared_ptr<Waiter>>& woken) {
+    while (!queue_.empty() && fits_locked(queue_.front()->bytes)) {
+      auto w = std::move(queue_.front());
+      queue_.pop_front();
+      waiting_.fetch_sub(1, std::memory_order_relaxed);
+      w->granted = true;
+      add_locked(w->bytes);
+      woken.push_back(std::move(w));
+    }
+  }
+  static void wake(const std::vector<std::shared_ptr<Waiter>>& woken) {
+    for (const auto& w : woken) w->channel.try_send(ErrorCode{});
+  }
+
+  std::mutex mu_;
+  FileBodyBudget config_;
+  std::uint64_t used_ = 0;
+  std::uint64_t peak_ = 0;
+  std::uint64_t passed_on_ = 0;
+  std::uint64_t over_budget_ = 0;
+  std::deque<std::shared_ptr<Waiter>> queue_;
+  std::atomic<std::size_t> waiting_{0};
+};
+
+Budget& budget() {
+  static Budget b;
+  return b;
+}
+
+}  // namespace
+
+void set_file_body_budget(const FileBodyBudget& b) { budget().configure(b); }
+
+FileBodyBudgetUse file_body_budget_use() { return budget().use(); }
+
 FileBody::FileBody(storage::BlockStore& store, content::Cid root, std::uint64_t begin,
                    std::uint64_t end)
     : source_(store), root_(std::move(root)), begin_(begin), end_(end) {}
 
+FileBody::~FileBody() { give_back(); }
+
+void FileBody::give_back() {
+  cursor_.reset();
+  budget().give(charged_);
+  charged_ = 0;
+}
+
 Result<ByteView> FileBody::pull() {
   if (!cursor_) {
-    auto c = content::FileCursor::open(source_, root_, begin_, end_);
+    auto c = content::FileCursor::open(source_, root_, begin_ + produced_, end_);
     if (!c) return c.error();
     if (c->end() != end_) {
       return content::make_error(content::Errc::malformed,
@@ -34,6 +235,14 @@ Result<ByteView> FileBody::pull() {
                                root_.to_string() + " ended after " + std::to_string(produced_) +
                                    " of " + std::to_string(end_ - begin_) + " bytes");
   }
+  // The charge follows what the cursor now holds: the block just read.
+  if (charged_ == 0) charged_since_ = Clock::now();
+  if (piece->size() < charged_) {
+    budget().give(charged_ - piece->size());
+  } else if (piece->size() > charged_) {
+    budget().force_take(piece->size() - charged_);
+  }
+  charged_ = piece->size();
   return piece;
 }
 
@@ -51,6 +260,28 @@ Awaitable<Result<ByteView>> FileBody::next() {
     primed_.reset();
     // An empty primed piece means the range was empty: the end.
     co_return first;
+  }
+  if (produced_ == end_ - begin_) {
+    give_back();
+    co_return ByteView{};
+  }
+  // What the next block may hold. The body keeps its share and its cursor
+  // unless it must pass the share on (file_body.hpp) or the next block does
+  // not fit; then it queues behind the others and reopens its cursor.
+  const std::uint64_t want = std::min(end_ - begin_ - produced_, kLeafEstimate);
+  if (charged_ > 0) {
+    const bool keep = !budget().should_pass_on(charged_since_) &&
+                      (charged_ >= want || budget().try_take(want - charged_));
+    if (!keep) {
+      give_back();
+    } else {
+      charged_ = std::max(charged_, want);
+    }
+  }
+  if (charged_ == 0) {
+    co_await budget().take(want);
+    charged_ = want;
+    charged_since_ = Clock::now();
   }
   co_return pull();
 }

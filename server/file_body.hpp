@@ -8,10 +8,29 @@
 // and the headers of a GET cost no block read beyond what the handler did;
 // prime() opens it and pulls the first piece early when the handler needs the
 // first bytes (content-type sniffing) or wants errors before the status line.
+//
+// Memory bound: a FileBody streaming a file holds the leaf block it is
+// sending (up to 1 MiB) plus the internal nodes on its cursor's path (about
+// 240 KiB for a 1 GiB file), so without a bound 200 downloads of a 1 GiB
+// file hold about 250 MiB (bench/gateway-rss.sh) and 4096 about 5 GiB. The leaf bytes of all
+// FileBodies of the process are counted against one budget (FileBodyBudget):
+// - before it reads a block, a body that holds no share queues for one, first
+//   come first served, until the block fits;
+// - at a block boundary, a body that holds a share passes it on (closing its
+//   cursor, which it reopens at its position after its next wait) when others
+//   wait and it has held the share for a quantum, or the first in the queue
+//   has waited for one; otherwise it keeps the share and its cursor, so that
+//   without contention the budget costs two uncontended mutex locks a block;
+// - a body waits at most the patience (a holder whose client does not read
+//   keeps its share for up to the server's write timeout) and then reads over
+//   the budget, so the bound never stalls a download for longer than that;
+// - prime() never waits: it reads over the budget when it must.
+//
 // Thread-safety: one session at a time (BodySource contract); the store must
-// outlive the body.
+// outlive the body. The budget functions are safe from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,8 +57,15 @@ class FileBody final : public BodySource {
 
   Awaitable<content::Result<content::ByteView>> next() override;
 
+  ~FileBody() override;
+  FileBody(const FileBody&) = delete;
+  FileBody& operator=(const FileBody&) = delete;
+
  private:
   content::Result<content::ByteView> pull();
+  // Gives the budget back, closing the cursor (the caller reopens it at
+  // begin_ + produced_).
+  void give_back();
 
   storage::StoreBlockSource source_;
   content::Cid root_;
@@ -48,7 +74,35 @@ class FileBody final : public BodySource {
   std::optional<content::FileCursor> cursor_;
   std::optional<content::ByteView> primed_;
   std::uint64_t produced_ = 0;
+  std::uint64_t charged_ = 0;                            // bytes of the budget this body holds
+  std::chrono::steady_clock::time_point charged_since_;  // when it got them
 };
+
+// The process-wide budget of leaf bytes that FileBodies hold (see above).
+struct FileBodyBudget {
+  std::uint64_t bytes = std::uint64_t{128} << 20;  // at once; 0: no bound
+  // The longest a body waits for its share before it reads over the budget;
+  // the server's default write timeout.
+  std::chrono::milliseconds patience{30'000};
+  // How long a body keeps its share while others wait. A reopened cursor
+  // reads and decodes the file's internal nodes again (for a 1 GiB file 45 KiB
+  // and 1024 links: about 0.23 ms of CPU, measured, near a third of what
+  // sending the 1 MiB block costs), so shares do not pass at every block.
+  std::chrono::milliseconds quantum{2'000};
+};
+// Takes effect for waits and shares that begin later.
+void set_file_body_budget(const FileBodyBudget& budget);
+
+// The budget's state now, and the most bytes held at once since the last
+// set_file_body_budget() (for tests and diagnostics).
+struct FileBodyBudgetUse {
+  std::uint64_t held = 0;
+  std::uint64_t peak = 0;
+  std::uint64_t waiting = 0;      // bodies queued now
+  std::uint64_t passed_on = 0;    // shares passed on to waiters (cursor reopens)
+  std::uint64_t over_budget = 0;  // reads over the budget (patience ran out, or prime())
+};
+FileBodyBudgetUse file_body_budget_use();
 
 class BlockBody final : public BodySource {
  public:
