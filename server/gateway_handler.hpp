@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "content/importer.hpp"
 #include "server/admin_api.hpp"
@@ -41,6 +42,10 @@ struct GatewayOptions {
   std::optional<MissOptions> miss;
   // The upstream client the miss path uses (owned by the handler).
   HttpClientOptions client;
+  // Trustless IPFS gateways (base URLs such as "https://trustless-gateway.link"),
+  // tried in order for /ipfs/ misses (issue 6 item 4). Empty: an /ipfs/ miss
+  // is answered from the store alone, as before.
+  std::vector<std::string> ipfs_gateways;
 };
 
 class GatewayHandler final : public Handler {

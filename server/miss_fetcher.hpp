@@ -77,6 +77,13 @@ struct MissOptions {
   // at creation (O_TMPFILE), so a crash leaves nothing behind.
   std::filesystem::path spool_dir = std::filesystem::temp_directory_path();
   content::ImportProfile profile = content::ImportProfile::v1_2025;
+  // After the mirrors, the URLs that the store's source index holds for the
+  // requested digest are tried in order (issue 6 item 2); http(s) only, other
+  // schemes (ipfs://) are left to the IPFS path. Unless this is set, a source
+  // URL whose destination (after DNS, on every redirect hop) is a loopback,
+  // link-local, private or otherwise non-public address is refused and logged.
+  // Mirrors are the operator's choice and are never filtered.
+  bool allow_private_sources = false;
 };
 
 class Fetch;  // one in-flight fetch; opaque
