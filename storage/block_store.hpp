@@ -245,6 +245,13 @@ class BlockStore {
   // At most `limit` URLs, in byte order.
   [[nodiscard]] virtual Result<std::vector<std::string>> sources(const content::Digest& digest,
                                                                  std::size_t limit = 64) = 0;
+  // Visits every digest that has URLs, with all of its URLs (in byte order), in
+  // key order: by multihash code byte (sha1 0x11 < sha256 0x12 < sha512 0x13 <
+  // md5 0xd5), then by digest bytes; until `visit` returns false. Sees a
+  // consistent snapshot. The visitor must not call back into the store.
+  [[nodiscard]] virtual Result<void> for_each_source(
+      const std::function<bool(const content::Digest&, const std::vector<std::string>&)>&
+          visit) = 0;
 
   // --- size ------------------------------------------------------------------------
   [[nodiscard]] virtual Result<StoreStats> stats() = 0;

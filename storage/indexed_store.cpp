@@ -1045,6 +1045,37 @@ Result<std::vector<std::string>> IndexedStore::sources(const content::Digest& di
   return urls;
 }
 
+Result<void> IndexedStore::for_each_source(
+    const std::function<bool(const content::Digest&, const std::vector<std::string>&)>& visit) {
+  // Keys of one digest are adjacent; a group is visited when the next digest
+  // begins (or the scan ends).
+  std::optional<content::Digest> current;
+  std::vector<std::string> urls;
+  std::optional<Error> error;
+  bool stopped = false;
+  auto s = engine_->scan(Table::sources, "", [&](std::string_view key, ByteView) {
+    auto decoded = codec::decode_source_key(key);
+    if (!decoded) {
+      error = decoded.error();
+      return false;
+    }
+    if (current && *current != decoded->digest) {
+      if (!visit(*current, urls)) {
+        stopped = true;
+        return false;
+      }
+      urls.clear();
+    }
+    current = decoded->digest;
+    urls.emplace_back(decoded->url);
+    return true;
+  });
+  if (!s) return s;
+  if (error) return *error;
+  if (!stopped && current) visit(*current, urls);
+  return {};
+}
+
 Result<StoreStats> IndexedStore::stats() {
   StoreStats st;
   {

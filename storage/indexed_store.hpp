@@ -62,6 +62,9 @@ class IndexedStore final : public BlockStore {
   Result<void> remove_source(const content::Digest& digest, std::string_view url) override;
   Result<std::vector<std::string>> sources(const content::Digest& digest,
                                            std::size_t limit) override;
+  Result<void> for_each_source(
+      const std::function<bool(const content::Digest&, const std::vector<std::string>&)>& visit)
+      override;
   Result<StoreStats> stats() override;
   StoreLimits limits() const override { return limits_; }
   Result<EvictionReport> evict_to(std::uint64_t target_logical_bytes) override;

@@ -204,6 +204,16 @@ std::string source_key(const content::Digest& digest, std::string_view url) {
   return name_key(digest).append(url);
 }
 
+Result<SourceKey> decode_source_key(std::string_view key) {
+  if (key.empty()) return bad("empty source key", key);
+  auto algo = content::multihash_algo(static_cast<std::uint8_t>(key[0]));
+  if (!algo) return bad("source key does not begin with a multihash code byte", key);
+  const std::size_t prefix = 1 + content::digest_size(*algo);
+  if (key.size() <= prefix) return bad("source key has no URL after its digest", key);
+  return SourceKey{content::Digest(*algo, content::as_bytes(key.substr(1, prefix - 1))),
+                   key.substr(prefix)};
+}
+
 std::string key_hex(std::string_view key) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;

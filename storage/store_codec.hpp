@@ -71,6 +71,13 @@ std::string lru_key(std::uint64_t access, const content::Cid& root);
 std::string pending_key(std::uint64_t import_id, std::string_view block_key);
 // sources key: name key + URL; prefix for a scan is name_key(digest).
 std::string source_key(const content::Digest& digest, std::string_view url);
+// The digest and URL of a sources key; the URL views `key`. Errc::corruption
+// when the key is not a name key followed by a non-empty URL.
+struct SourceKey {
+  content::Digest digest;
+  std::string_view url;
+};
+Result<SourceKey> decode_source_key(std::string_view key);
 
 // Lowercase hex of a key, for messages.
 std::string key_hex(std::string_view key);

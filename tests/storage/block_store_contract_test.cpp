@@ -498,6 +498,57 @@ TEST_CASE("the source index keeps URLs per digest", "[store][sources]") {
   CHECK(empty.error().code == Errc::invalid_input);
 }
 
+TEST_CASE("the source index is enumerated digest by digest in key order", "[store][sources]") {
+  Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
+  INFO(s.name);
+  using Visit = std::pair<std::string, std::vector<std::string>>;  // "algo:hex", URLs
+  const auto enumerate = [&](std::size_t stop_after) {
+    std::vector<Visit> seen;
+    auto r = s->for_each_source([&](const content::Digest& d,
+                                    const std::vector<std::string>& urls) {
+      seen.emplace_back(std::string(content::algo_name(d.algo)) + ":" + content::to_hex(d), urls);
+      return seen.size() < stop_after;
+    });
+    INFO((r ? "" : r.error().message));
+    REQUIRE(r);
+    return seen;
+  };
+  CHECK(enumerate(100).empty());
+
+  // Published digests of "abc" and "" (FIPS 180 / RFC 1321 test vectors).
+  const auto sha1_abc = digest(HashAlgo::sha1, "a9993e364706816aba3e25717850c26c9cd0d89d");
+  const auto sha256_abc =
+      digest(HashAlgo::sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const auto sha256_empty =
+      digest(HashAlgo::sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  const auto md5_abc = digest(HashAlgo::md5, "900150983cd24fb0d6963f7d28e17f72");
+  const auto md5_empty = digest(HashAlgo::md5, "d41d8cd98f00b204e9800998ecf8427e");
+  REQUIRE(s->add_source(md5_abc, "https://m.example/abc"));
+  REQUIRE(s->add_source(sha256_empty, "https://e.example/empty.tar.gz"));
+  REQUIRE(s->add_source(sha256_abc, "https://b.example/abc.tar.gz"));
+  REQUIRE(s->add_source(sha256_abc, "https://a.example/abc.tar"));
+  REQUIRE(s->add_source(sha256_abc, "https://a.example/abc.tar.gz"));
+  REQUIRE(s->add_source(sha1_abc, "http://s.example/abc"));
+  REQUIRE(s->add_source(md5_empty, "https://gone.example/empty"));
+  REQUIRE(s->remove_source(md5_empty, "https://gone.example/empty"));
+
+  // Code bytes order the algorithms: sha1 0x11 < sha256 0x12 < md5 0xd5.
+  const std::vector<Visit> expected = {
+      {"sha1:a9993e364706816aba3e25717850c26c9cd0d89d", {"http://s.example/abc"}},
+      {"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+       {"https://a.example/abc.tar", "https://a.example/abc.tar.gz",
+        "https://b.example/abc.tar.gz"}},
+      {"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+       {"https://e.example/empty.tar.gz"}},
+      {"md5:900150983cd24fb0d6963f7d28e17f72", {"https://m.example/abc"}},
+  };
+  CHECK(enumerate(100) == expected);
+  // The visitor stops the walk: after the second group, and after the last.
+  CHECK(enumerate(2) == std::vector<Visit>(expected.begin(), expected.begin() + 2));
+  CHECK(enumerate(4) == expected);
+  CHECK(enumerate(1) == std::vector<Visit>(expected.begin(), expected.begin() + 1));
+}
+
 TEST_CASE("verify re-hashes every block and reports a corrupted one", "[store][verify]") {
   Backend s(GENERATE(as<std::string>{}, "memory", "rocksdb", "rocksdb-bulk"));
   INFO(s.name);
