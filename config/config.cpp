@@ -56,6 +56,8 @@ constexpr Key kKeys[] = {
     {"mirrors", Kind::url_list, "--mirror"},
     {"no_default_upstreams", Kind::boolean, {}},
     {"offline", Kind::boolean, {}},
+    {"allow_private_upstreams", Kind::boolean, {}},
+    {"ipfs_gateways", Kind::url_list, "--ipfs-gateway"},
     {"ca_file", Kind::file, {}},
     {"connect_timeout", Kind::duration, {}},
     {"first_byte_timeout", Kind::duration, {}},
@@ -262,10 +264,12 @@ void apply(Config& c, const Key& key, const Raw& raw) {
         b = parse_bool(*s);
       }
       if (!b) fail(name, "expected true or false, got " + describe(raw), raw.source);
-      (name == "offline" ? c.offline : c.no_default_upstreams) = *b;
+      (name == "offline"                   ? c.offline
+       : name == "allow_private_upstreams" ? c.allow_private_upstreams
+                                           : c.no_default_upstreams) = *b;
       return;
     }
-    case Kind::url_list: {  // mirrors
+    case Kind::url_list: {  // mirrors, ipfs_gateways
       std::vector<std::string> items;
       if (const auto* list = std::get_if<std::vector<std::string>>(&raw.value)) {
         items = *list;
@@ -274,10 +278,11 @@ void apply(Config& c, const Key& key, const Raw& raw) {
       } else {
         fail(name, "expected a list of URLs, got " + describe(raw), raw.source);
       }
-      c.mirrors.clear();
-      c.mirrors.reserve(items.size());
+      std::vector<std::string>& list = name == "mirrors" ? c.mirrors : c.ipfs_gateways;
+      list.clear();
+      list.reserve(items.size());
       for (const std::string& item : items) {
-        c.mirrors.push_back(normalise_mirror(name, item, raw.source));
+        list.push_back(normalise_mirror(name, item, raw.source));
       }
       return;
     }
@@ -588,17 +593,32 @@ Config load_config(const ConfigSources& sources) {
   return c;
 }
 
-std::vector<std::string> effective_mirrors(const Config& c) {
+namespace {
+
+// `configured` without duplicates, then `fallback` unless no_default_upstreams
+// (or listed); none when offline.
+std::vector<std::string> effective_list(const Config& c, const std::vector<std::string>& configured,
+                                        std::string_view fallback) {
   std::vector<std::string> out;
   if (c.offline) return out;
-  out.reserve(c.mirrors.size() + 1);
-  for (const std::string& m : c.mirrors) {
+  out.reserve(configured.size() + 1);
+  for (const std::string& m : configured) {
     if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
   }
-  if (!c.no_default_upstreams && std::find(out.begin(), out.end(), kDefaultUpstream) == out.end()) {
-    out.emplace_back(kDefaultUpstream);
+  if (!c.no_default_upstreams && std::find(out.begin(), out.end(), fallback) == out.end()) {
+    out.emplace_back(fallback);
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<std::string> effective_mirrors(const Config& c) {
+  return effective_list(c, c.mirrors, kDefaultUpstream);
+}
+
+std::vector<std::string> effective_ipfs_gateways(const Config& c) {
+  return effective_list(c, c.ipfs_gateways, kDefaultIpfsGateway);
 }
 
 std::map<std::string, std::string> environment_map() {
@@ -636,6 +656,13 @@ std::string to_toml(const Config& c) {
   out +=
       std::string("no_default_upstreams = ") + (c.no_default_upstreams ? "true" : "false") + "\n";
   out += std::string("offline = ") + (c.offline ? "true" : "false") + "\n";
+  out += std::string("allow_private_upstreams = ") +
+         (c.allow_private_upstreams ? "true" : "false") + "\n";
+  out += "ipfs_gateways = [";
+  for (std::size_t i = 0; i < c.ipfs_gateways.size(); ++i) {
+    out += (i == 0 ? "" : ", ") + toml_string(c.ipfs_gateways[i]);
+  }
+  out += "]\n";
   out += "ca_file = " + toml_string(c.ca_file.string()) + "\n";
   out += "connect_timeout = \"" + duration_text(c.connect_timeout) + "\"\n";
   out += "first_byte_timeout = \"" + duration_text(c.first_byte_timeout) + "\"\n";

@@ -26,8 +26,17 @@
 //                     env: separated by commas or whitespace; flag: --mirror URL, repeatable
 //                     (flags replace the environment's or the file's list); default []
 //   no_default_upstreams  bool: do not append the default upstream
-//                     https://tarballs.nixos.org after `mirrors`; default false
+//                     https://tarballs.nixos.org after `mirrors`, nor the default IPFS
+//                     gateway after `ipfs_gateways`; default false
 //   offline           bool: no upstream I/O at all (a miss is a 404 at once); default false
+//   allow_private_upstreams  bool: let source-index URLs (original URLs, tried after
+//                     the mirrors) reach loopback, link-local, private and other
+//                     non-public addresses; default false (such a source is refused)
+//   ipfs_gateways     trustless IPFS gateways for /ipfs/ misses, tried in order, as
+//                     http:// or https:// base URLs; same syntax as `mirrors`; flag
+//                     --ipfs-gateway URL, repeatable; default [] plus
+//                     https://trustless-gateway.link appended unless
+//                     no_default_upstreams (see effective_ipfs_gateways)
 //   ca_file           PEM file of CAs trusted besides the system's; default "" (none)
 //   connect_timeout   DNS + TCP + TLS (+ proxy CONNECT) to an upstream; default 5s
 //   first_byte_timeout  request sent -> response headers; default 15s
@@ -39,9 +48,9 @@
 //                     <data_dir>/spool
 // Booleans are TOML booleans; in the environment true/false, 1/0, yes/no, on/off;
 // as flags, present means true. effective_mirrors() gives the list the miss path
-// uses. Plus `config` (env SRCGATE_CONFIG, flag --config): the TOML file to read; none
-// by default. Sizes are integers (bytes) or strings with a unit: B, KB/MB/GB/TB
-// (powers of 1000), KiB/MiB/GiB/TiB or K/M/G/T (powers of 1024). Durations are
+// uses, effective_ipfs_gateways() the IPFS path's. Plus `config` (env SRCGATE_CONFIG, flag
+// --config): the TOML file to read; none by default. Sizes are integers (bytes) or strings with a
+// unit: B, KB/MB/GB/TB (powers of 1000), KiB/MiB/GiB/TiB or K/M/G/T (powers of 1024). Durations are
 // integers (seconds) or strings with a unit: ms, s, m, h ("30s", "500ms").
 // Unknown keys in the file are errors; unknown SRCGATE_* variables are ignored;
 // an empty environment variable counts as unset.
@@ -66,6 +75,8 @@ enum class LogFormat { text, json };
 
 // The upstream appended to `mirrors` unless no_default_upstreams.
 inline constexpr std::string_view kDefaultUpstream = "https://tarballs.nixos.org";
+// The gateway appended to `ipfs_gateways` unless no_default_upstreams.
+inline constexpr std::string_view kDefaultIpfsGateway = "https://trustless-gateway.link";
 
 struct ListenAddress {
   std::string host = "0.0.0.0";  // a literal address or a host name; IPv6 without brackets
@@ -93,7 +104,9 @@ struct Config {
   std::vector<std::string> mirrors;
   bool no_default_upstreams = false;
   bool offline = false;
-  std::filesystem::path ca_file;  // empty: the system CAs only
+  bool allow_private_upstreams = false;    // source URLs may reach non-public addresses
+  std::vector<std::string> ipfs_gateways;  // before the default one
+  std::filesystem::path ca_file;           // empty: the system CAs only
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds first_byte_timeout{15'000};
   std::chrono::milliseconds stall_timeout{15'000};
@@ -119,9 +132,9 @@ class ConfigError : public std::runtime_error {
 struct ConfigSources {
   // Command-line values by TOML key name ("listen", "data_dir", "config", ...),
   // as text. The serve command maps its flags (--data, --base-path) to keys;
-  // a list (mirrors) is one text separated by commas or whitespace, as in the
-  // environment (repeated --mirror flags joined by spaces); a bool switch is
-  // "true".
+  // a list (mirrors, ipfs_gateways) is one text separated by commas or
+  // whitespace, as in the environment (repeated --mirror or --ipfs-gateway
+  // flags joined by spaces); a bool switch is "true".
   std::map<std::string, std::string> flags;
   // Environment variables by name; only SRCGATE_* and, for the default data
   // directory, XDG_DATA_HOME and HOME are read.
@@ -147,6 +160,11 @@ Config load_config(const ConfigSources& sources);
 // kDefaultUpstream unless no_default_upstreams (or already listed); none when
 // offline.
 std::vector<std::string> effective_mirrors(const Config& config);
+
+// The trustless IPFS gateways an /ipfs/ miss asks, in order: `ipfs_gateways`
+// (duplicates dropped), then kDefaultIpfsGateway unless no_default_upstreams
+// (or already listed); none when offline.
+std::vector<std::string> effective_ipfs_gateways(const Config& config);
 
 // The process environment as a map (for ConfigSources::env).
 std::map<std::string, std::string> environment_map();

@@ -50,8 +50,14 @@ constexpr std::string_view kHelp =
     "order: each --mirror (mirrors, SRCGATE_MIRRORS: separated by commas or\n"
     "spaces), then https://tarballs.nixos.org unless --no-default-upstreams. A\n"
     "mirror is asked for <mirror>/<algo>/<hex>; another srcgate is a valid mirror.\n"
-    "The bytes are verified against the hash before they are stored or a\n"
-    "response is completed. --offline: no upstream I/O at all, a miss is a 404.\n"
+    "Then the original URLs that the source index holds for the hash (`srcgate\n"
+    "sources`, PUT /api/v1/sources) are tried in order; a source URL whose\n"
+    "address is loopback, link-local, private or otherwise not public is refused\n"
+    "(and logged) unless --allow-private-upstreams. The bytes are verified against\n"
+    "the hash before they are stored or a response is completed. An /ipfs/ miss\n"
+    "asks the trustless gateways: each --ipfs-gateway, then\n"
+    "https://trustless-gateway.link unless --no-default-upstreams.\n"
+    "--offline: no upstream I/O at all, a miss is a 404.\n"
     "Upstream requests honour http_proxy, https_proxy and no_proxy (https\n"
     "through CONNECT); --ca-file adds a CA to the system's.\n";
 
@@ -100,8 +106,19 @@ constexpr Flag kFlags[] = {
      "for more, asked in order; replaces the list of $SRCGATE_MIRRORS and the file",
      FlagKind::repeated},
     {"no-default-upstreams", "no_default_upstreams", "",
-     "do not ask https://tarballs.nixos.org after the mirrors", FlagKind::on},
+     "do not ask https://tarballs.nixos.org after the mirrors, nor "
+     "https://trustless-gateway.link after the IPFS gateways",
+     FlagKind::on},
     {"offline", "offline", "", "no upstream I/O at all: a miss is a 404 at once", FlagKind::on},
+    {"allow-private-upstreams", "allow_private_upstreams", "",
+     "let source-index URLs reach loopback, link-local and private addresses (refused by "
+     "default, as a guard against SSRF; mirrors are never filtered)",
+     FlagKind::on},
+    {"ipfs-gateway", "ipfs_gateways", "URL",
+     "a trustless IPFS gateway for /ipfs/ misses (http:// or https://, e.g. "
+     "http://srcgate-2:8080); repeat for more, asked in order; replaces the list of "
+     "$SRCGATE_IPFS_GATEWAYS and the file",
+     FlagKind::repeated},
     {"ca-file", "ca_file", "FILE",
      "PEM file of CAs to trust for upstreams besides the system's (default none)"},
     {"connect-timeout", "connect_timeout", "DURATION",
@@ -140,14 +157,22 @@ ServerOptions server_options(const config::Config& c) {
 
 // The miss-path and upstream-client options of `c`. On a problem, returns
 // false with a one-line message in `error` (a configuration error).
-// Upstream settings are checked only when there are upstreams.
+// Upstream settings are checked only when not offline. The miss path is on
+// whenever not offline, even without mirrors: source-index URLs may answer.
 bool upstream_options(const config::Config& c, const std::map<std::string, std::string>& env,
                       GatewayOptions& g, std::string& error) {
+  if (c.offline) return true;  // g.miss stays nullopt: a miss is a 404
   const std::vector<std::string> mirrors = config::effective_mirrors(c);
-  if (mirrors.empty()) return true;  // g.miss stays nullopt: a miss is a 404
   for (const std::string& m : mirrors) {
     if (auto url = parse_url(m); !url) {
       error = "config: mirrors: " + url.error().message;
+      return false;
+    }
+  }
+  std::vector<std::string> gateways = config::effective_ipfs_gateways(c);
+  for (const std::string& m : gateways) {
+    if (auto url = parse_url(m); !url) {
+      error = "config: ipfs_gateways: " + url.error().message;
       return false;
     }
   }
@@ -174,7 +199,9 @@ bool upstream_options(const config::Config& c, const std::map<std::string, std::
   miss.deadline = c.miss_deadline;
   miss.spool_dir = c.spool_dir;
   miss.profile = g.import_profile;
+  miss.allow_private_sources = c.allow_private_upstreams;
   g.miss = std::move(miss);
+  g.ipfs_gateways = std::move(gateways);
   return true;
 }
 
@@ -182,9 +209,10 @@ bool upstream_options(const config::Config& c, const std::map<std::string, std::
 // "offline", or "none (no mirrors and no_default_upstreams)".
 std::string describe_upstreams(const config::Config& c, const GatewayOptions& g) {
   if (c.offline) return "offline";
-  if (!g.miss) return "none (no mirrors and no_default_upstreams): a miss is a 404";
+  if (!g.miss) return "none: a miss is a 404";
   std::string out;
   for (const std::string& m : g.miss->mirrors) out += (out.empty() ? "" : ", ") + m;
+  if (out.empty()) out = "no mirrors (no_default_upstreams), source-index URLs only";
   const ProxySettings& p = g.client.proxy;
   std::string proxies;
   if (p.http_proxy) proxies += "http through proxy " + p.http_proxy->to_string();
@@ -270,6 +298,18 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
       upstreams += (upstreams.empty() ? "" : ", ") + m;
     }
     out << "# upstreams asked on a miss: " << (upstreams.empty() ? "none" : upstreams) << '\n';
+    if (!cfg.offline) {
+      out << "# then the source index's original URLs ("
+          << (cfg.allow_private_upstreams ? "private destinations allowed"
+                                          : "private destinations refused")
+          << ")\n";
+    }
+    std::string gateways;
+    for (const std::string& m : config::effective_ipfs_gateways(cfg)) {
+      gateways += (gateways.empty() ? "" : ", ") + m;
+    }
+    out << "# IPFS gateways asked on an /ipfs/ miss: " << (gateways.empty() ? "none" : gateways)
+        << '\n';
     return kExitOk;
   }
   GatewayOptions gateway_options;
@@ -306,6 +346,12 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
   HttpServer server(server_options(cfg), handler, metrics, log);
   server.start();  // throws std::system_error when the address cannot be bound
   err << "srcgate serve: upstreams: " << describe_upstreams(cfg, gateway_options) << '\n';
+  if (gateway_options.miss) {
+    err << "srcgate serve: source-index URLs: tried after the mirrors, "
+        << (cfg.allow_private_upstreams ? "private destinations allowed"
+                                        : "private destinations refused")
+        << '\n';
+  }
   err << "srcgate serve: listening on "
       << config::ListenAddress{cfg.listen.host, server.port()}.to_string() << " with "
       << cfg.threads << " threads"

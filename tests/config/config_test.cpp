@@ -36,6 +36,8 @@ Config expected_defaults() {
   c.mirrors = {};
   c.no_default_upstreams = false;
   c.offline = false;
+  c.allow_private_upstreams = false;
+  c.ipfs_gateways = {};
   c.ca_file = "";
   c.connect_timeout = 5s;
   c.first_byte_timeout = 15s;
@@ -74,6 +76,8 @@ log_format = "json"
 mirrors = ["http://srcgate-2.lan:8080/cache/", "HTTPS://Mirror.example"]
 no_default_upstreams = true
 offline = false
+allow_private_upstreams = true
+ipfs_gateways = ["http://srcgate-2.lan:8080/", "https://ipfs.example/gw"]
 ca_file = "/etc/ssl/lan-ca.pem"
 connect_timeout = "2s"
 first_byte_timeout = 20
@@ -101,6 +105,8 @@ Config expected_full_file() {
   c.mirrors = {"http://srcgate-2.lan:8080/cache", "HTTPS://Mirror.example"};
   c.no_default_upstreams = true;
   c.offline = false;
+  c.allow_private_upstreams = true;
+  c.ipfs_gateways = {"http://srcgate-2.lan:8080", "https://ipfs.example/gw"};
   c.ca_file = "/etc/ssl/lan-ca.pem";
   c.connect_timeout = 2s;
   c.first_byte_timeout = 20s;
@@ -580,6 +586,8 @@ TEST_CASE("to_toml writes the upstream keys and reads them back", "[config][upst
   CHECK_THAT(defaults, Catch::Matchers::Contains("mirrors = []\n"));
   CHECK_THAT(defaults, Catch::Matchers::Contains("no_default_upstreams = false\n"));
   CHECK_THAT(defaults, Catch::Matchers::Contains("offline = false\n"));
+  CHECK_THAT(defaults, Catch::Matchers::Contains("allow_private_upstreams = false\n"));
+  CHECK_THAT(defaults, Catch::Matchers::Contains("ipfs_gateways = []\n"));
   CHECK_THAT(defaults, Catch::Matchers::Contains("ca_file = \"\"\n"));
   CHECK_THAT(defaults, Catch::Matchers::Contains("connect_timeout = \"5s\"\n"));
   CHECK_THAT(defaults, Catch::Matchers::Contains("first_byte_timeout = \"15s\"\n"));
@@ -590,6 +598,8 @@ TEST_CASE("to_toml writes the upstream keys and reads them back", "[config][upst
              Catch::Matchers::Contains("spool_dir = \"/home/ci/.local/share/srcgate/spool\"\n"));
 
   c.mirrors = {"http://a.example", "https://b.example/x"};
+  c.ipfs_gateways = {"http://gw.example:8080"};
+  c.allow_private_upstreams = true;
   c.offline = true;
   c.no_default_upstreams = true;
   c.ca_file = "/ca.pem";
@@ -599,9 +609,85 @@ TEST_CASE("to_toml writes the upstream keys and reads them back", "[config][upst
   const std::string text = to_toml(c);
   CHECK_THAT(text, Catch::Matchers::Contains(
                        "mirrors = [\"http://a.example\", \"https://b.example/x\"]\n"));
+  CHECK_THAT(text, Catch::Matchers::Contains("ipfs_gateways = [\"http://gw.example:8080\"]\n"));
+  CHECK_THAT(text, Catch::Matchers::Contains("allow_private_upstreams = true\n"));
   CHECK_THAT(text, Catch::Matchers::Contains("stall_timeout = \"1500ms\"\n"));
   CHECK_THAT(text, Catch::Matchers::Contains("negative_cache_ttl = \"0s\"\n"));
   ConfigSources again = base_sources();
   again.file_text = text;
   CHECK(load_config(again) == c);
+}
+
+TEST_CASE("ipfs_gateways: a URL list like mirrors, from file, environment and flags",
+          "[config][upstreams]") {
+  ConfigSources s = base_sources();
+  s.flags["config"] = "/etc/srcgate.toml";
+  s.file_text = "ipfs_gateways = [\"http://file.example/\"]\n";
+  CHECK(load_config(s).ipfs_gateways == std::vector<std::string>{"http://file.example"});
+  s.env["SRCGATE_IPFS_GATEWAYS"] = "http://a.example:81/ https://b.example/x,";
+  CHECK(load_config(s).ipfs_gateways ==
+        std::vector<std::string>{"http://a.example:81", "https://b.example/x"});
+  // Repeated --ipfs-gateway flags arrive joined by spaces; they replace the list.
+  s.flags["ipfs_gateways"] = "http://flag.example";
+  CHECK(load_config(s).ipfs_gateways == std::vector<std::string>{"http://flag.example"});
+  // mirrors is untouched by the gateways.
+  CHECK(load_config(s).mirrors.empty());
+
+  s.flags["ipfs_gateways"] = "ipfs://bafy";
+  CHECK(error_of(s) ==
+        "config: ipfs_gateways: expected an http:// or https:// URL, got 'ipfs://bafy' (from "
+        "--ipfs-gateway)");
+  s.flags.erase("ipfs_gateways");
+  s.env["SRCGATE_IPFS_GATEWAYS"] = "https://";
+  CHECK(error_of(s) ==
+        "config: ipfs_gateways: has no host, got 'https://' (from SRCGATE_IPFS_GATEWAYS)");
+  s.env.erase("SRCGATE_IPFS_GATEWAYS");
+  s.file_text = "ipfs_gateways = 7\n";
+  CHECK(error_of(s) ==
+        "config: ipfs_gateways: expected a list of URLs, got 7 (from /etc/srcgate.toml)");
+}
+
+TEST_CASE("allow_private_upstreams: a boolean from file, environment and flag",
+          "[config][upstreams]") {
+  ConfigSources s = base_sources();
+  CHECK_FALSE(load_config(s).allow_private_upstreams);
+  s.file_text = "allow_private_upstreams = true\n";
+  CHECK(load_config(s).allow_private_upstreams);
+  s.env["SRCGATE_ALLOW_PRIVATE_UPSTREAMS"] = "no";
+  CHECK_FALSE(load_config(s).allow_private_upstreams);
+  s.flags["allow_private_upstreams"] = "true";  // what `serve --allow-private-upstreams` passes
+  const Config c = load_config(s);
+  CHECK(c.allow_private_upstreams);
+  CHECK_FALSE(c.offline);
+  CHECK_FALSE(c.no_default_upstreams);
+  s.flags.clear();
+  s.env["SRCGATE_ALLOW_PRIVATE_UPSTREAMS"] = "sometimes";
+  CHECK(error_of(s) ==
+        "config: allow_private_upstreams: expected true or false, got 'sometimes' (from "
+        "SRCGATE_ALLOW_PRIVATE_UPSTREAMS)");
+}
+
+TEST_CASE("effective IPFS gateways: configured ones, then the default, none offline",
+          "[config][upstreams]") {
+  Config c = expected_defaults();
+  CHECK(effective_ipfs_gateways(c) == std::vector<std::string>{"https://trustless-gateway.link"});
+  c.ipfs_gateways = {"http://lan-1:8080", "http://lan-2:8080/gw", "http://lan-1:8080"};
+  CHECK(effective_ipfs_gateways(c) == std::vector<std::string>{"http://lan-1:8080",
+                                                               "http://lan-2:8080/gw",
+                                                               "https://trustless-gateway.link"});
+  c.ipfs_gateways = {"https://trustless-gateway.link", "http://lan-1:8080"};
+  CHECK(effective_ipfs_gateways(c) ==
+        std::vector<std::string>{"https://trustless-gateway.link", "http://lan-1:8080"});
+  c.no_default_upstreams = true;
+  c.ipfs_gateways = {"http://lan-1:8080"};
+  CHECK(effective_ipfs_gateways(c) == std::vector<std::string>{"http://lan-1:8080"});
+  // The mirrors do not leak into the gateways, nor the other way round.
+  c.mirrors = {"http://mirror:8080"};
+  CHECK(effective_mirrors(c) == std::vector<std::string>{"http://mirror:8080"});
+  c.ipfs_gateways.clear();
+  CHECK(effective_ipfs_gateways(c).empty());
+  c.ipfs_gateways = {"http://lan-1:8080"};
+  c.no_default_upstreams = false;
+  c.offline = true;
+  CHECK(effective_ipfs_gateways(c).empty());
 }

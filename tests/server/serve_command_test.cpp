@@ -46,6 +46,9 @@ TEST_CASE("serve --help describes every flag", "[serve]") {
                            "--miss-deadline",
                            "--negative-cache-ttl",
                            "--spool-dir",
+                           "--allow-private-upstreams",
+                           "--ipfs-gateway",
+                           "https://trustless-gateway.link",
                            "https://tarballs.nixos.org",
                            "http_proxy",
                            "no_proxy",
@@ -154,6 +157,54 @@ TEST_CASE("serve --print-config: the upstream keys and the effective list", "[se
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Matchers::Contains("offline = true\n"));
   CHECK_THAT(r.out, Catch::Matchers::Contains("# upstreams asked on a miss: none\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("# IPFS gateways asked on an /ipfs/ miss: none\n"));
+  CHECK_THAT(r.out, !Catch::Matchers::Contains("source index"));
+}
+
+TEST_CASE("serve --print-config: IPFS gateways and the private-destination guard",
+          "[serve][upstreams]") {
+  const std::string bin = srcgate_binary().string();
+  auto r = run_command({bin, "serve", "--print-config", "--data", "/d"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Matchers::Contains("allow_private_upstreams = false\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("ipfs_gateways = []\n"));
+  CHECK_THAT(r.out,
+             Catch::Matchers::Contains(
+                 "# then the source index's original URLs (private destinations refused)\n"));
+  CHECK_THAT(r.out,
+             Catch::Matchers::Contains(
+                 "# IPFS gateways asked on an /ipfs/ miss: https://trustless-gateway.link\n"));
+
+  r = run_command({"env", "SRCGATE_IPFS_GATEWAYS=http://env-gw.example", bin, "serve",
+                   "--print-config", "--data", "/d", "--ipfs-gateway", "http://gw-1.example/",
+                   "--ipfs-gateway", "https://gw-2.example/x", "--allow-private-upstreams"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Matchers::Contains("allow_private_upstreams = true\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains(
+                        "ipfs_gateways = [\"http://gw-1.example\", \"https://gw-2.example/x\"]\n"));
+  CHECK_THAT(r.out,
+             Catch::Matchers::Contains(
+                 "# then the source index's original URLs (private destinations allowed)\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("# IPFS gateways asked on an /ipfs/ miss: "
+                                              "http://gw-1.example, https://gw-2.example/x, "
+                                              "https://trustless-gateway.link\n"));
+
+  r = run_command({"env", "SRCGATE_IPFS_GATEWAYS=http://env-gw.example", bin, "serve",
+                   "--print-config", "--data", "/d", "--no-default-upstreams"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Matchers::Contains("ipfs_gateways = [\"http://env-gw.example\"]\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains(
+                        "# IPFS gateways asked on an /ipfs/ miss: http://env-gw.example\n"));
+  CHECK_THAT(r.out, Catch::Matchers::Contains("# upstreams asked on a miss: none\n"));
+
+  r = run_command({bin, "serve", "--print-config", "--ipfs-gateway", "ftp://gw.example"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err ==
+        "srcgate serve: config: ipfs_gateways: expected an http:// or https:// URL, got "
+        "'ftp://gw.example' (from --ipfs-gateway)\n");
 }
 
 TEST_CASE("serve --print-config: flags over environment over file", "[serve]") {
