@@ -77,17 +77,19 @@ CarBody::CarBody(storage::BlockStore& store, CarPlan plan) : store_(store), plan
 
 Awaitable<Result<ByteView>> CarBody::next() { co_return step(); }
 
-Result<void> CarBody::push_children(const Item& item, ByteView block) {
-  if (item.mode == Mode::block || item.cid.codec() != kDagPb) return {};
+Result<void> push_walk_children(const WalkItem& item, ByteView block,
+                                const std::optional<InclusiveRange>& range,
+                                std::vector<WalkItem>& stack) {
+  if (item.mode == WalkMode::block || item.cid.codec() != kDagPb) return {};
   auto node = content::decode_dag_pb(block);
   if (!node) {
     return make_error(node.error().code,
                       "dag-pb block " + item.cid.to_string() + ": " + node.error().message);
   }
   const auto& links = node->links;
-  if (item.mode == Mode::all) {
+  if (item.mode == WalkMode::all) {
     for (auto it = links.rbegin(); it != links.rend(); ++it) {
-      stack_.push_back(Item{it->hash, Mode::all, 0});
+      stack.push_back(WalkItem{it->hash, WalkMode::all, 0});
     }
     return {};
   }
@@ -105,23 +107,24 @@ Result<void> CarBody::push_children(const Item& item, ByteView block) {
                                                " blocksizes");
       }
       std::uint64_t at = item.at + (fs->data ? fs->data->size() : 0);
-      std::vector<Item> covering;
+      std::vector<WalkItem> covering;
       for (std::size_t i = 0; i < links.size(); ++i) {
         const std::uint64_t size = fs->blocksizes[i];
-        const bool inside = !plan_.entity_range || (size > 0 && at <= plan_.entity_range->last &&
-                                                    at + size > plan_.entity_range->first);
-        if (inside) covering.push_back(Item{links[i].hash, Mode::entity, at});
+        const bool inside = !range || (size > 0 && at <= range->last && at + size > range->first);
+        if (inside) covering.push_back(WalkItem{links[i].hash, WalkMode::entity, at});
         at += size;
       }
       for (auto it = covering.rbegin(); it != covering.rend(); ++it) {
-        stack_.push_back(std::move(*it));
+        stack.push_back(std::move(*it));
       }
       return {};
     }
     case content::UnixfsType::hamt_shard: {
       const std::size_t pad = hamt_pad_length(fs->fanout.value_or(256));
       for (auto it = links.rbegin(); it != links.rend(); ++it) {
-        if (it->name && it->name->size() == pad) stack_.push_back(Item{it->hash, Mode::entity, 0});
+        if (it->name && it->name->size() == pad) {
+          stack.push_back(WalkItem{it->hash, WalkMode::entity, 0});
+        }
       }
       return {};
     }
@@ -144,14 +147,14 @@ Result<ByteView> CarBody::step() {
   // Each pass consumes one path block or one stack item; the stack only grows
   // by the links of a block that was emitted (dups=n: at most once per CID).
   for (;;) {
-    Item item{plan_.root, Mode::block, 0};
+    WalkItem item{plan_.root, WalkMode::block, 0};
     if (path_index_ < plan_.path_blocks.size()) {
       item.cid = plan_.path_blocks[path_index_++];
     } else if (!walk_started_) {
       walk_started_ = true;
-      item.mode = plan_.scope == DagScope::block    ? Mode::block
-                  : plan_.scope == DagScope::entity ? Mode::entity
-                                                    : Mode::all;
+      item.mode = plan_.scope == DagScope::block    ? WalkMode::block
+                  : plan_.scope == DagScope::entity ? WalkMode::entity
+                                                    : WalkMode::all;
     } else if (!stack_.empty()) {
       item = std::move(stack_.back());
       stack_.pop_back();
@@ -169,7 +172,9 @@ Result<ByteView> CarBody::step() {
       return make_error(Errc::not_found,
                         "block " + item.cid.to_string() + " of the DAG is not in the store");
     }
-    if (auto r = push_children(item, **block); !r) return r.error();
+    if (auto r = push_walk_children(item, **block, plan_.entity_range, stack_); !r) {
+      return r.error();
+    }
     if (item.cid.is_identity()) continue;  // inline in the CID: never a section
     current_ = content::car_section_prefix(item.cid, (*block)->size());
     pending_ = std::move(**block);

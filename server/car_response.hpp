@@ -57,6 +57,25 @@ std::optional<InclusiveRange> resolve_entity_bytes(const EntityBytes& bytes, std
 std::string car_etag(const content::Cid& root, std::string_view content_path, const CarPlan& plan,
                      CarOrder order);
 
+// One step of a CAR walk: a block and how its children are walked.
+enum class WalkMode { block, entity, all };
+struct WalkItem {
+  content::Cid cid;
+  WalkMode mode = WalkMode::block;
+  std::uint64_t at = 0;  // file offset of the node's first byte (entity scope on files)
+};
+
+// Pushes onto `stack` (last to be walked first) the children that a walk in
+// `item.mode` visits below `item`, whose bytes are `block`: none for block
+// mode or a non-dag-pb block; every link for `all`; for `entity`, a UnixFS
+// file's children covering `range` (all without it), a HAMT shard's
+// sub-shards, nothing else. Errc::malformed for an undecodable dag-pb block or
+// a file node whose blocksizes do not match its links. Shared by CarBody and
+// the IPFS fetcher's completeness check, so both walk the same blocks.
+content::Result<void> push_walk_children(const WalkItem& item, content::ByteView block,
+                                         const std::optional<InclusiveRange>& range,
+                                         std::vector<WalkItem>& stack);
+
 class CarBody final : public BodySource {
  public:
   CarBody(storage::BlockStore& store, CarPlan plan);
@@ -66,20 +85,12 @@ class CarBody final : public BodySource {
   content::Result<content::ByteView> step();
 
  private:
-  enum class Mode { block, entity, all };
-  struct Item {
-    content::Cid cid;
-    Mode mode;
-    std::uint64_t at;  // file offset of the node's first byte (entity scope on files)
-  };
-  content::Result<void> push_children(const Item& item, content::ByteView block);
-
   storage::BlockStore& store_;
   CarPlan plan_;
   bool header_sent_ = false;
   std::size_t path_index_ = 0;
   bool walk_started_ = false;
-  std::vector<Item> stack_;
+  std::vector<WalkItem> stack_;
   std::unordered_set<std::string> seen_;   // CID bytes, for dups=n
   content::Bytes current_;                 // the piece last returned
   std::optional<content::Bytes> pending_;  // a block whose section prefix was just returned

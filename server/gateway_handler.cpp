@@ -4,6 +4,7 @@
 
 #include "server/empty_store_handler.hpp"
 #include "server/hash_handler.hpp"
+#include "server/http_policy.hpp"
 #include "server/store_metrics.hpp"
 
 namespace srcgate::server {
@@ -15,9 +16,16 @@ GatewayHandler::GatewayHandler(storage::BlockStore& store, GatewayOptions option
       ipfs_(store, options_.base_path),
       admin_(store, AdminOptions{options_.admin_token, options_.import_profile}) {
   if (metrics) register_store_metrics(*metrics, store_);
-  if (options_.miss && !options_.miss->mirrors.empty()) {
+  if (options_.miss || !options_.ipfs_gateways.empty()) {
     client_ = std::make_unique<HttpClient>(options_.client);
+  }
+  if (options_.miss) {
     fetcher_ = std::make_unique<MissFetcher>(store_, *client_, *options_.miss, metrics);
+  }
+  if (!options_.ipfs_gateways.empty()) {
+    IpfsFetcherOptions o;
+    o.gateways = options_.ipfs_gateways;
+    ipfs_fetcher_ = std::make_unique<IpfsFetcher>(store_, *client_, std::move(o), metrics);
   }
 }
 
@@ -29,7 +37,18 @@ Awaitable<Response> GatewayHandler::handle(const Request& request) {
   }
   if (const auto* ipfs = std::get_if<IpfsRequest>(&route)) {
     if (auto refused = require_get_or_head(request)) co_return std::move(*refused);
-    co_return ipfs_.serve(request, *ipfs);
+    if (!ipfs_fetcher_ || has_only_if_cached(request.header("Cache-Control"))) {
+      co_return ipfs_.serve(request, *ipfs);
+    }
+    const IpfsFetcher::Outcome fetched = co_await ipfs_fetcher_->ensure(request, *ipfs);
+    Response r = ipfs_.serve(request, *ipfs);
+    if (fetched.fetched && r.cache == CacheStatus::hit) r.cache = CacheStatus::miss;
+    if (r.status == 404 && !fetched.failure.empty() && !r.stream) {
+      // Say why the upstream gateways did not help.
+      while (!r.body.empty() && r.body.back() == '\n') r.body.pop_back();
+      r.body += "; IPFS gateways: " + fetched.failure + "\n";
+    }
+    co_return r;
   }
   if (const auto* api = std::get_if<ApiRequest>(&route)) {
     co_return co_await admin_.handle(request, *api);

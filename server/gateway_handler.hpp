@@ -6,9 +6,14 @@
 // Only GET and HEAD reach the content routes (else 405 with Allow).
 // /metrics, /healthz and /readyz are answered by the server itself.
 //
+// With GatewayOptions::ipfs_gateways, an /ipfs/ request first awaits
+// IpfsFetcher::ensure() (ipfs_fetcher.hpp), which fetches the blocks the
+// answer needs and the store lacks; `Cache-Control: only-if-cached` skips it.
+//
 // Ownership: holds a reference to the store, which must outlive the handler
-// (and so the server). Owns the upstream HttpClient and the MissFetcher (when
-// the miss path is on); the server's io_context must end before the handler
+// (and so the server). Owns the upstream HttpClient, the MissFetcher (when
+// the miss path is on) and the IpfsFetcher (when IPFS gateways are given);
+// the server's io_context must end before the handler
 // (fetches run on it). Registers the store gauges and the miss-path metrics
 // in `metrics` when given.
 // Thread-safety: immutable after construction; handle() is safe from any
@@ -25,6 +30,7 @@
 #include "server/admin_api.hpp"
 #include "server/handler.hpp"
 #include "server/http_client.hpp"
+#include "server/ipfs_fetcher.hpp"
 #include "server/ipfs_handler.hpp"
 #include "server/metrics.hpp"
 #include "server/miss_fetcher.hpp"
@@ -61,8 +67,9 @@ class GatewayHandler final : public Handler {
   GatewayOptions options_;
   IpfsHandler ipfs_;
   AdminApi admin_;
-  std::unique_ptr<HttpClient> client_;    // null when offline
-  std::unique_ptr<MissFetcher> fetcher_;  // null when offline
+  std::unique_ptr<HttpClient> client_;         // null when offline
+  std::unique_ptr<MissFetcher> fetcher_;       // null when offline
+  std::unique_ptr<IpfsFetcher> ipfs_fetcher_;  // null without ipfs_gateways
 };
 
 }  // namespace srcgate::server

@@ -1,1 +1,556 @@
-// IPFS upstream fetcher (issue 6 item 4): placeholder until its implementation lands.
+#include "server/ipfs_fetcher.hpp"
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <cstdio>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "content/car.hpp"
+#include "content/unixfs_reader.hpp"
+#include "content/varint.hpp"
+#include "server/http_policy.hpp"
+#include "server/media_type.hpp"
+
+namespace srcgate::server {
+
+using content::ByteView;
+using content::Cid;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kMaxStages = 6;
+// Bytes a media type is sniffed from (IpfsHandler sniffs the file's head).
+constexpr std::uint64_t kSniffBytes = 512;
+
+bool unreserved_path_char(unsigned char c) {
+  if (std::isalnum(c)) return true;
+  switch (c) {
+    case '-':
+    case '.':
+    case '_':
+    case '~':
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=':
+    case ':':
+    case '@':
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string escape_segment(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (unreserved_path_char(c)) {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// A BlockSource over the store that remembers whether a block was absent.
+class RecordingSource final : public content::BlockSource {
+ public:
+  explicit RecordingSource(storage::BlockStore& store) : inner_(store) {}
+  content::Result<std::optional<content::Bytes>> get(const Cid& cid) override {
+    auto r = inner_.get(cid);
+    if (r && !*r) missing_ = true;
+    return r;
+  }
+  bool missing() const { return missing_; }
+
+ private:
+  storage::StoreBlockSource inner_;
+  bool missing_ = false;
+};
+
+enum class Check { satisfied, missing, unanswerable };
+
+// Whether every block that a CAR walk of `scope` (and `range`) below
+// `terminal` visits is stored. Raw (non-dag-pb) blocks are asked for with
+// has_block(); dag-pb nodes are read for their links.
+Check walk_complete(storage::BlockStore& store, const Cid& terminal, DagScope scope,
+                    const std::optional<InclusiveRange>& range) {
+  if (scope != DagScope::block && !range) {
+    // A complete file record holds every block of the file's DAG.
+    auto rec = store.record(terminal);
+    if (rec && *rec && (*rec)->digests) return Check::satisfied;
+  }
+  const WalkMode mode = scope == DagScope::block    ? WalkMode::block
+                        : scope == DagScope::entity ? WalkMode::entity
+                                                    : WalkMode::all;
+  std::vector<WalkItem> stack{WalkItem{terminal, mode, 0}};
+  std::unordered_set<std::string> seen;
+  constexpr std::uint64_t kDagPb = static_cast<std::uint64_t>(content::Codec::dag_pb);
+  while (!stack.empty()) {
+    WalkItem item = std::move(stack.back());
+    stack.pop_back();
+    if (item.cid.is_identity()) continue;
+    if (!seen.insert(std::string(content::as_chars(item.cid.bytes()))).second) continue;
+    if (item.cid.codec() != kDagPb || item.mode == WalkMode::block) {
+      auto has = store.has_block(item.cid);
+      if (!has) return Check::unanswerable;
+      if (!*has) return Check::missing;
+      continue;
+    }
+    auto block = store.get_block(item.cid);
+    if (!block) return Check::unanswerable;
+    if (!*block) return Check::missing;
+    if (!push_walk_children(item, **block, range, stack)) return Check::unanswerable;
+  }
+  return Check::satisfied;
+}
+
+// Resolves spec's path in the store and checks its scope. `terminal` receives
+// the resolved CID when the path resolves.
+Check check_spec(storage::BlockStore& store, const FetchSpec& spec, Cid* terminal = nullptr) {
+  Cid cid = spec.root;
+  if (!spec.path.empty()) {
+    RecordingSource source(store);
+    content::UnixfsReader reader(source);
+    auto resolved = reader.resolve(spec.root, spec.path);
+    if (!resolved) return source.missing() ? Check::missing : Check::unanswerable;
+    cid = resolved->cid;
+  }
+  if (terminal) *terminal = cid;
+  return walk_complete(store, cid, spec.scope, spec.range);
+}
+
+// The stages of a UnixFS file's answer (Range, sniffed type) that are missing.
+std::optional<FetchSpec> file_needs(storage::BlockStore& store, const Request& request,
+                                    const Cid& file, std::uint64_t size, std::string_view name) {
+  if (size == 0) return std::nullopt;
+  const std::string etag = make_etag(file.to_string());
+  if (if_none_match(request.header("If-None-Match"), etag)) return std::nullopt;
+  std::vector<InclusiveRange> ranges;
+  const bool typed = media_type_from_name(name).has_value();
+  std::optional<InclusiveRange> wanted = InclusiveRange{0, size - 1};
+  const std::string_view range_header = request.header("Range");
+  if (!range_header.empty() && if_range_allows(request.header("If-Range"), etag)) {
+    const RangeDecision d = evaluate_range(range_header, size);
+    if (d.kind == RangeDecision::unsatisfiable) return std::nullopt;
+    if (d.kind == RangeDecision::partial) wanted = InclusiveRange{d.range.first, d.range.last};
+  }
+  if (request.method == Method::head) {
+    // The headers only: the piece a body would be primed with.
+    wanted = InclusiveRange{wanted->first, wanted->first};
+    if (typed) wanted.reset();
+  }
+  if (wanted) ranges.push_back(*wanted);
+  if (!typed && (!wanted || wanted->first > 0)) {
+    ranges.push_back(InclusiveRange{0, std::min(size, kSniffBytes) - 1});
+  }
+  for (const InclusiveRange& r : ranges) {
+    FetchSpec spec{file, {}, DagScope::entity, r};
+    if (r.first == 0 && r.last == size - 1) spec.range.reset();
+    if (walk_complete(store, file, spec.scope, spec.range) == Check::missing) return spec;
+  }
+  return std::nullopt;
+}
+
+// One party waiting for a fetch to end; a channel of capacity 1 keeps a
+// wake-up that comes between a look at the state and the wait.
+struct Waiter {
+  explicit Waiter(net::any_io_executor ex) : channel(std::move(ex), 1) {}
+  void wake() { channel.try_send(ErrorCode{}); }
+  net::experimental::concurrent_channel<void(ErrorCode)> channel;
+};
+
+Awaitable<bool> wait_for_wake(Waiter& w, Clock::time_point until) {
+  if (w.channel.try_receive([](ErrorCode) {})) co_return true;
+  if (Clock::now() >= until) co_return false;
+  using namespace net::experimental::awaitable_operators;
+  SteadyTimer timer(co_await net::this_coro::executor);
+  timer.expires_at(until);
+  const auto first = co_await (w.channel.async_receive(kUseTuple) || timer.async_wait(kUseTuple));
+  co_return first.index() == 0;
+}
+
+// Replaces a CAR stream's header by one whose only root is `root`, and
+// forwards the sections untouched to the import.
+class HeaderSwap {
+ public:
+  explicit HeaderSwap(Cid root) : root_(std::move(root)) {}
+
+  storage::Result<void> write(ByteView in, storage::CarImport& import) {
+    if (done_) return import.write(in);
+    buffer_.insert(buffer_.end(), in.begin(), in.end());
+    ByteView view(buffer_);
+    auto length = content::read_uvarint(view);
+    if (!length) {
+      if (length.error().code == content::Errc::truncated && buffer_.size() < 16) return {};
+      return storage::from_content(content::make_error(
+          content::Errc::malformed, "CAR header length: " + length.error().message));
+    }
+    if (*length > content::kMaxBlockSize) {
+      return storage::from_content(content::make_error(
+          content::Errc::too_large, "CAR header of " + std::to_string(*length) + " bytes"));
+    }
+    if (view.size() < *length) return {};
+    // Their header must parse as a CARv1 header; its roots are ignored.
+    const std::size_t header_end = buffer_.size() - view.size() + *length;
+    content::CarReader check({});
+    if (auto r = check.feed(ByteView(buffer_).first(header_end)); !r) {
+      return storage::from_content(r.error());
+    }
+    done_ = true;
+    const content::Bytes ours = content::encode_car_header({root_});
+    if (auto w = import.write(ours); !w) return w;
+    const ByteView rest = ByteView(buffer_).subspan(header_end);
+    storage::Result<void> w;
+    if (!rest.empty()) w = import.write(rest);
+    buffer_ = {};
+    return w;
+  }
+  bool done() const { return done_; }
+
+ private:
+  Cid root_;
+  content::Bytes buffer_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+std::string FetchSpec::target() const {
+  std::string t = "/ipfs/" + root.to_string();
+  for (const std::string& s : path) {
+    t += '/';
+    t += escape_segment(s);
+  }
+  t += "?format=car&dag-scope=";
+  t += scope == DagScope::block ? "block" : scope == DagScope::entity ? "entity" : "all";
+  if (range) {
+    t += "&entity-bytes=" + std::to_string(range->first) + ":" + std::to_string(range->last);
+  }
+  return t;
+}
+
+bool spec_satisfied(storage::BlockStore& store, const FetchSpec& spec) {
+  return check_spec(store, spec) != Check::missing;
+}
+
+std::optional<FetchSpec> next_missing(storage::BlockStore& store, const Request& request,
+                                      const IpfsRequest& ipfs) {
+  if (ipfs.cid.is_identity() && ipfs.path.empty()) return std::nullopt;
+  const Negotiation n = negotiate_format(ipfs.query, request.header("Accept"));
+  if (!n.error.empty()) return std::nullopt;
+
+  // 1. The path and the terminal block.
+  FetchSpec path_spec{ipfs.cid, ipfs.path, DagScope::block, std::nullopt};
+  Cid terminal = ipfs.cid;
+  switch (check_spec(store, path_spec, &terminal)) {
+    case Check::missing:
+      return path_spec;
+    case Check::unanswerable:
+      return std::nullopt;
+    case Check::satisfied:
+      break;
+  }
+
+  storage::StoreBlockSource source(store);
+  content::UnixfsReader reader(source);
+  const auto is_file = [](content::EntryKind k) {
+    return k == content::EntryKind::file || k == content::EntryKind::raw_block;
+  };
+
+  // 2. The terminal entity.
+  if (n.format == ResponseFormat::car) {
+    FetchSpec spec{terminal, {}, ipfs.query.dag_scope.value_or(DagScope::all), std::nullopt};
+    if (ipfs.query.entity_bytes) {
+      spec.scope = DagScope::entity;
+      auto info = reader.stat(terminal);
+      if (!info) return std::nullopt;
+      if (is_file(info->kind)) {
+        spec.range = resolve_entity_bytes(*ipfs.query.entity_bytes, info->size);
+        if (!spec.range) return std::nullopt;  // 400 or an empty file
+        if (spec.range->first == 0 && spec.range->last + 1 == info->size) spec.range.reset();
+      }
+    }
+    if (spec.scope == DagScope::block) return std::nullopt;
+    if (walk_complete(store, terminal, spec.scope, spec.range) == Check::missing) return spec;
+    return std::nullopt;
+  }
+  if (n.format) return std::nullopt;  // raw, dag-json & co.: the terminal block alone
+  constexpr auto kDagPb = static_cast<std::uint64_t>(content::Codec::dag_pb);
+  constexpr auto kRaw = static_cast<std::uint64_t>(content::Codec::raw);
+  if (terminal.codec() != kDagPb && terminal.codec() != kRaw) return std::nullopt;
+
+  auto info = reader.stat(terminal);
+  if (!info) return std::nullopt;
+  const std::string_view last_segment =
+      ipfs.path.empty() ? std::string_view() : std::string_view(ipfs.path.back());
+  const std::string_view name =
+      ipfs.query.filename ? std::string_view(*ipfs.query.filename) : last_segment;
+  if (is_file(info->kind)) return file_needs(store, request, terminal, info->size, name);
+  if (info->kind != content::EntryKind::directory || !ipfs.trailing_slash) return std::nullopt;
+
+  FetchSpec listing{terminal, {}, DagScope::entity, std::nullopt};
+  if (walk_complete(store, terminal, DagScope::entity, std::nullopt) == Check::missing) {
+    return listing;
+  }
+  auto index = reader.resolve(terminal, {"index.html"});
+  if (!index) return std::nullopt;
+  auto index_info = reader.stat(index->cid);
+  if (!index_info) {
+    // The index's own block is absent (the listing brought only the link).
+    if (index_info.error().code == content::Errc::not_found) {
+      return FetchSpec{index->cid, {}, DagScope::entity, std::nullopt};
+    }
+    return std::nullopt;
+  }
+  if (!is_file(index_info->kind)) return std::nullopt;
+  return file_needs(store, request, index->cid, index_info->size, "index.html");
+}
+
+// --- the fetcher ----------------------------------------------------------------
+
+class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl> {
+ public:
+  Impl(storage::BlockStore& store, HttpClient& client, IpfsFetcherOptions options,
+       MetricsRegistry* metrics)
+      : store_(store), client_(client), options_(std::move(options)) {
+    MetricsRegistry& m = metrics ? *metrics : own_metrics_;
+    requests_ = &m.counter_family("srcgate_ipfs_upstream_requests_total",
+                                  "CAR requests to upstream IPFS gateways by gateway and outcome",
+                                  {"gateway", "outcome"});
+    blocks_ = &m.counter("srcgate_ipfs_upstream_blocks_total",
+                         "Verified blocks received from upstream IPFS gateways");
+    bytes_ = &m.counter("srcgate_ipfs_upstream_bytes_total",
+                        "CAR body bytes received from upstream IPFS gateways");
+    bad_blocks_ = &m.counter("srcgate_ipfs_upstream_bad_blocks_total",
+                             "Upstream IPFS answers rejected for a block that did not verify");
+    coalesced_ = &m.counter("srcgate_ipfs_fetch_coalesced_total",
+                            "/ipfs/ requests that joined a running upstream fetch");
+  }
+
+  // One in-flight fetch of a spec.
+  struct Flight {
+    std::mutex mu;
+    bool done = false;
+    bool ok = false;
+    std::string failure;
+    std::vector<std::shared_ptr<Waiter>> waiters;
+  };
+
+  static Awaitable<bool> fetch(std::shared_ptr<Impl> self, FetchSpec spec, Clock::time_point until,
+                               std::string* failure) {
+    if (self->options_.gateways.empty()) {
+      if (failure) *failure = "no IPFS gateway is configured";
+      co_return false;
+    }
+    const std::string key = spec.target();
+    std::shared_ptr<Flight> flight;
+    bool started = false;
+    {
+      std::lock_guard lock(self->mu_);
+      auto& slot = self->flights_[key];
+      if (!slot) {
+        slot = std::make_shared<Flight>();
+        started = true;
+      }
+      flight = slot;
+    }
+    const auto ex = co_await net::this_coro::executor;
+    if (started) {
+      net::co_spawn(ex, run(self, std::move(spec), flight, key), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& error) {
+          std::fprintf(stderr, "srcgate: IPFS fetch: unexpected exception: %s\n", error.what());
+        } catch (...) {
+          std::fprintf(stderr, "srcgate: IPFS fetch: unexpected exception\n");
+        }
+      });
+    } else {
+      self->coalesced_->inc();
+    }
+    auto waiter = std::make_shared<Waiter>(ex);
+    {
+      std::lock_guard lock(flight->mu);
+      flight->waiters.push_back(waiter);
+    }
+    bool ok = false;
+    for (;;) {
+      {
+        std::lock_guard lock(flight->mu);
+        if (flight->done) {
+          ok = flight->ok;
+          if (failure) *failure = flight->failure;
+          break;
+        }
+      }
+      if (!co_await wait_for_wake(*waiter, until)) {
+        if (failure) *failure = "no IPFS gateway answered " + key + " in time";
+        break;
+      }
+    }
+    {
+      std::lock_guard lock(flight->mu);
+      std::erase(flight->waiters, waiter);
+    }
+    co_return ok;
+  }
+
+  storage::BlockStore& store() { return store_; }
+  const IpfsFetcherOptions& options() const { return options_; }
+
+ private:
+  struct Attempt {
+    std::string outcome;  // metric label
+    std::string reason;   // for the failure text
+  };
+
+  static Awaitable<void> run(std::shared_ptr<Impl> self, FetchSpec spec,
+                             std::shared_ptr<Flight> flight, std::string key) {
+    // A fetch that ended just before this one started may have stored it.
+    bool ok = spec_satisfied(self->store_, spec);
+    std::string failures;
+    for (const std::string& gateway : self->options_.gateways) {
+      if (ok) break;
+      const Clock::time_point until = Clock::now() + self->options_.deadline;
+      Attempt a = co_await self->attempt(gateway, spec, until);
+      self->requests_->with({gateway, a.outcome}).inc();
+      if (a.outcome == "ok") {
+        ok = true;
+        break;
+      }
+      if (!failures.empty()) failures += "; ";
+      failures += gateway + ": " + a.reason;
+    }
+    {
+      std::lock_guard lock(self->mu_);
+      self->flights_.erase(key);
+    }
+    std::lock_guard lock(flight->mu);
+    flight->done = true;
+    flight->ok = ok;
+    flight->failure = std::move(failures);
+    for (const auto& w : flight->waiters) w->wake();
+  }
+
+  Awaitable<Attempt> attempt(const std::string& gateway, const FetchSpec& spec,
+                             Clock::time_point until) {
+    ClientRequest req;
+    req.url =
+        (gateway.ends_with('/') ? gateway.substr(0, gateway.size() - 1) : gateway) + spec.target();
+    req.headers.emplace_back("Accept", "application/vnd.ipld.car");
+    auto sent = co_await client_.send(std::move(req));
+    if (!sent) co_return Attempt{std::string(to_string(sent.error().code)), sent.error().message};
+    ClientResponse& response = **sent;
+    const unsigned status = response.status();
+    if (status == 404 || status == 410) {
+      co_return Attempt{"not_found", "HTTP " + std::to_string(status)};
+    }
+    if (status != 200) co_return Attempt{"http_error", "HTTP " + std::to_string(status)};
+
+    auto import = store_.begin_car_import();
+    HeaderSwap swap(spec.root);
+    const auto rejected = [&](const storage::Error& e) {
+      import->abort();
+      if (e.code != storage::Errc::invalid_input) return Attempt{"store_error", e.message};
+      if (e.message.find("does not match") != std::string::npos) {
+        bad_blocks_->inc();
+        return Attempt{"bad_block", e.message};
+      }
+      return Attempt{"bad_car", e.message};
+    };
+    for (;;) {
+      if (Clock::now() >= until) {
+        import->abort();
+        co_return Attempt{"deadline", "the answer did not end within " +
+                                          std::to_string(options_.deadline.count()) + " ms"};
+      }
+      auto piece = co_await response.read();
+      if (!piece) {
+        import->abort();
+        co_return Attempt{std::string(to_string(piece.error().code)), piece.error().message};
+      }
+      if (piece->empty()) break;
+      bytes_->inc(piece->size());
+      if (auto w = swap.write(*piece, *import); !w) co_return rejected(w.error());
+    }
+    if (!swap.done()) {
+      import->abort();
+      co_return Attempt{"bad_car", "the CAR ends within its header"};
+    }
+    auto committed = import->commit();
+    if (!committed) co_return rejected(committed.error());
+    blocks_->inc(committed->blocks);
+    if (!spec_satisfied(store_, spec)) {
+      co_return Attempt{"incomplete", "the CAR lacks blocks that " + spec.target() + " needs"};
+    }
+    co_return Attempt{"ok", ""};
+  }
+
+  storage::BlockStore& store_;
+  HttpClient& client_;
+  IpfsFetcherOptions options_;
+  MetricsRegistry own_metrics_;  // when the creator gives none
+  CounterFamily* requests_ = nullptr;
+  Counter* blocks_ = nullptr;
+  Counter* bytes_ = nullptr;
+  Counter* bad_blocks_ = nullptr;
+  Counter* coalesced_ = nullptr;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
+};
+
+IpfsFetcher::IpfsFetcher(storage::BlockStore& store, HttpClient& client, IpfsFetcherOptions options,
+                         MetricsRegistry* metrics)
+    : impl_(std::make_shared<Impl>(store, client, std::move(options), metrics)) {}
+
+IpfsFetcher::~IpfsFetcher() = default;
+
+Awaitable<IpfsFetcher::Outcome> IpfsFetcher::ensure(const Request& request,
+                                                    const IpfsRequest& ipfs) {
+  Outcome out;
+  const Clock::time_point until = Clock::now() + impl_->options().deadline;
+  std::string previous;
+  for (int stage = 0; stage < kMaxStages; ++stage) {
+    std::optional<FetchSpec> need = next_missing(impl_->store(), request, ipfs);
+    if (!need) break;
+    std::string key = need->target();
+    if (key == previous) break;  // fetched, yet still missing: the handler says what
+    std::string failure;
+    const bool ok = co_await Impl::fetch(impl_, *need, until, &failure);
+    if (!ok) {
+      out.failure = std::move(failure);
+      break;
+    }
+    out.fetched = true;
+    previous = std::move(key);
+  }
+  co_return out;
+}
+
+Awaitable<bool> IpfsFetcher::fetch(const FetchSpec& spec, std::string* failure) {
+  co_return co_await Impl::fetch(impl_, spec, Clock::now() + impl_->options().deadline, failure);
+}
+
+}  // namespace srcgate::server
