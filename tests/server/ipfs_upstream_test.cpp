@@ -12,7 +12,9 @@
 // - concurrent cold requests share their upstream fetches;
 // - a refused gateway and a gateway that flips a byte of A's CARs, listed
 //   before A, are detected (metrics) and bypassed; B's store then passes
-//   BlockStore::verify and `srcgate verify`.
+//   BlockStore::verify and `srcgate verify`;
+// - the same with two `srcgate serve` processes: B started with
+//   --ipfs-gateway http://A --no-default-upstreams.
 // Expected bytes come from the fixture CARs read here and from
 // deterministic_bytes(), never from B alone.
 #include <atomic>
@@ -25,6 +27,7 @@
 #include "content/digest.hpp"
 #include "content/encoding.hpp"
 #include "server/ipfs_fetcher.hpp"
+#include "tests/nix/nix_support.hpp"
 #include "tests/server/gateway_test_support.hpp"
 #include "tests/server/miss_test_support.hpp"
 #include "tests/support/test_upstream.hpp"
@@ -353,6 +356,62 @@ TEST_CASE("a refused gateway and one serving a corrupted block are bypassed", "[
   b.close();
   const test::CommandResult v =
       test::run_command({test::srcgate_binary().string(), "verify", "--data", dir.string()});
+  INFO("srcgate verify: " << v.out << v.err);
+  CHECK(v.exit_code == 0);
+  CHECK(v.out.find("\"problems\":0") != std::string::npos);
+}
+
+TEST_CASE("srcgate serve --ipfs-gateway: one srcgate process feeds another", "[ipfs-upstream]") {
+  test::TempDir dir;
+  const std::string bin = test::srcgate_binary().string();
+  const std::string store_a = (dir / "a").string(), store_b = (dir / "b").string();
+  const content::Bytes data = test::deterministic_bytes("ipfs-upstream-serve", 3u << 20 | 777);
+  test::write_file(dir / "file.bin", data);
+  const auto imported = test::run_command({bin, "import", "--data", store_a, "--profile",
+                                           "unixfs-v1-2025", (dir / "file.bin").string()});
+  INFO("srcgate import: " << imported.err);
+  REQUIRE(imported.exit_code == 0);
+  const std::string key = "\"cid\":\"";
+  const std::size_t at = imported.out.find(key);
+  REQUIRE(at != std::string::npos);
+  const std::string root = imported.out.substr(at + key.size(), 59);
+  REQUIRE(root.starts_with("bafybei"));
+  const auto cars = test::run_command(
+      {bin, "import-car", "--data", store_a,
+       test::fixture("trustless_gateway_car/single-layer-hamt-with-multi-block-files.car")
+           .string()});
+  INFO("srcgate import-car: " << cars.err);
+  REQUIRE(cars.exit_code == 0);
+
+  test::ServeProcess a(
+      {bin, "serve", "--offline", "--listen", "127.0.0.1:0", "--threads", "2", "--data", store_a});
+  const std::string url_a = "http://127.0.0.1:" + a.wait_for_port();
+  std::optional<test::ServeProcess> b;
+  b.emplace(std::vector<std::string>{bin, "serve", "--no-default-upstreams", "--ipfs-gateway",
+                                     url_a, "--listen", "127.0.0.1:0", "--threads", "2", "--data",
+                                     store_b});
+  const std::string url_b = "http://127.0.0.1:" + b->wait_for_port();
+
+  for (const Probe& p : std::vector<Probe>{{kHamt + "/685.txt", {}},
+                                           {kHamt + "/", {}},
+                                           {kHamt + "/685.txt?format=car", {}},
+                                           {root, {"-H", "Range: bytes=1048000-2100000"}},
+                                           {root + "?format=car&entity-bytes=-1000:*", {}},
+                                           {root, {}}}) {
+    require_same(http(url_a + "/ipfs/" + p.rest, p.args), http(url_b + "/ipfs/" + p.rest, p.args),
+                 p.rest);
+  }
+  const std::string sha256 = content::to_hex(content::digest_of(content::HashAlgo::sha256, data));
+  HttpResult named = http(url_b + "/sha256/" + sha256);
+  CHECK(named.status == 200);
+  CHECK((named.body == std::string(data.begin(), data.end())));
+  const auto metrics = test::parse_metrics(http(url_b + "/metrics").body);
+  CHECK(test::metric_sum(metrics, "srcgate_ipfs_upstream_requests_total",
+                         {{"gateway", url_a}, {"outcome", "ok"}}) > 0);
+  CHECK(test::metric_sum(metrics, "srcgate_ipfs_upstream_requests_total") ==
+        test::metric_sum(metrics, "srcgate_ipfs_upstream_requests_total", {{"outcome", "ok"}}));
+  b.reset();
+  const auto v = test::run_command({bin, "verify", "--data", store_b});
   INFO("srcgate verify: " << v.out << v.err);
   CHECK(v.exit_code == 0);
   CHECK(v.out.find("\"problems\":0") != std::string::npos);
