@@ -17,6 +17,11 @@
 // Every answer carries X-Ipfs-Path (the requested path) and X-Ipfs-Roots (one
 // CID per path segment); immutable answers carry
 // Cache-Control: public, max-age=29030400, immutable; If-None-Match gives 304.
+// serve() reads the store only. On a miss, when IPFS gateways are configured,
+// GatewayHandler has first awaited IpfsFetcher::ensure() (ipfs_fetcher.hpp),
+// which stores the verified blocks this answer needs (path, the Range's
+// blocks, a listing's shards, a CAR's scope); what is still missing then is
+// answered as above (412 / 404, or a CAR cut where the block is missing).
 // Thread-safety: const after construction; serve() is safe from any thread.
 #pragma once
 
