@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -694,10 +695,42 @@ Awaitable<boost::system::result<void, HeaderError>> read_header(Connection& c,
   }
 }
 
-std::string pool_key(const Url& url, const std::optional<Url>& proxy) {
+std::string pool_key(const Url& url, const std::optional<Url>& proxy, bool public_only) {
   std::string key = url.scheme + "://" + url.host_port();
   if (proxy) key += " via " + proxy->host_port();
+  if (public_only) key += " (public only)";
   return key;
+}
+
+// "localhost", "LOCALHOST." or "*.localhost": names that resolve to loopback
+// by convention (RFC 6761 §6.3), whoever resolves them.
+bool localhost_name(std::string_view host) {
+  if (host.ends_with('.')) host.remove_suffix(1);
+  constexpr std::string_view kName = "localhost";
+  if (host.size() < kName.size()) return false;
+  const std::string_view tail = host.substr(host.size() - kName.size());
+  if (!iequals(tail, kName)) return false;
+  return host.size() == kName.size() || host[host.size() - kName.size() - 1] == '.';
+}
+
+// The guard of public_destinations_only for `url`'s host, before anything is
+// dialled: an IP literal or a localhost name. Resolved names are checked in
+// connect().
+std::optional<ClientError> refuse_literal(const Url& url) {
+  if (localhost_name(url.host)) {
+    return fail(ClientErrc::destination_refused,
+                "host " + url.host + " of " + url.to_string() +
+                    " is a loopback name; only public destinations are allowed");
+  }
+  ErrorCode ec;
+  const auto addr = net::ip::make_address(url.host, ec);
+  if (ec) return std::nullopt;
+  if (auto why = non_public_address(addr)) {
+    return fail(ClientErrc::destination_refused,
+                "host " + url.host + " of " + url.to_string() + " is a " + *why +
+                    " address; only public destinations are allowed");
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -749,8 +782,9 @@ class HttpClient::Impl {
     const auto ex = co_await net::this_coro::executor;
     std::string method = request.method;
     auto headers = std::move(request.headers);
+    const bool public_only = request.public_destinations_only;
     for (unsigned redirects = 0;; ++redirects) {
-      auto r = co_await exchange(ex, method, url, headers);
+      auto r = co_await exchange(ex, method, url, headers, public_only);
       if (!r) co_return r.error();
       auto response = std::move(*r);
       const unsigned status = response->status();
@@ -825,9 +859,12 @@ class HttpClient::Impl {
   // One request and its response header block, on a pooled or new connection.
   Awaitable<ClientResult<std::unique_ptr<ResponseImpl>>> exchange(
       const net::any_io_executor& ex, const std::string& method, const Url& url,
-      const std::vector<std::pair<std::string, std::string>>& headers) {
+      const std::vector<std::pair<std::string, std::string>>& headers, bool public_only) {
+    if (public_only) {
+      if (auto refused = refuse_literal(url)) co_return std::move(*refused);
+    }
     const auto proxy = options.proxy.proxy_for(url);
-    const std::string key = pool_key(url, proxy);
+    const std::string key = pool_key(url, proxy, public_only);
     const std::string request = request_text(method, url, proxy && !url.https(), headers);
     const std::string where = url.to_string();
     const bool head = method == "HEAD";
@@ -836,7 +873,7 @@ class HttpClient::Impl {
       std::unique_ptr<Connection> conn = attempt == 0 ? pool->take(context, key) : nullptr;
       const bool reused = conn != nullptr;
       if (!conn) {
-        auto fresh = co_await connect(ex, url, proxy, key);
+        auto fresh = co_await connect(ex, url, proxy, key, public_only);
         if (!fresh) co_return fresh.error();
         conn = std::move(*fresh);
       }
@@ -886,11 +923,14 @@ class HttpClient::Impl {
   }
 
   // A new connection to `url` (through `proxy` when set), TLS and CONNECT
-  // included, within connect_timeout.
+  // included, within connect_timeout. With `public_only` and no proxy, every
+  // address the host resolves to must be public (the proxy resolves names
+  // itself; exchange() has checked literals and localhost names).
   Awaitable<ClientResult<std::unique_ptr<Connection>>> connect(const net::any_io_executor& ex,
                                                                const Url& url,
                                                                const std::optional<Url>& proxy,
-                                                               const std::string& key) {
+                                                               const std::string& key,
+                                                               bool public_only) {
     const auto budget = options.connect_timeout;
     const auto deadline = Clock::now() + budget;
     const Url& dial = proxy ? *proxy : url;
@@ -901,6 +941,16 @@ class HttpClient::Impl {
     if (!endpoints) {
       if (proxy) endpoints.error().message.insert(0, "proxy: ");
       co_return endpoints.error();
+    }
+    if (public_only && !proxy) {
+      for (const auto& ep : *endpoints) {
+        if (auto why = non_public_address(ep.address())) {
+          co_return fail(ClientErrc::destination_refused,
+                         "host " + url.host + " of " + url.to_string() + " resolves to " +
+                             ep.address().to_string() + ", a " + *why +
+                             " address; only public destinations are allowed");
+        }
+      }
     }
     auto conn = std::make_unique<Connection>(ex, key, capacity);
     conn->bind(ex);
@@ -1026,6 +1076,85 @@ class HttpClient::Impl {
 
 // ---- Public -----------------------------------------------------------------
 
+namespace {
+
+// Why an IPv4 address (host byte order) is not public, or nullopt.
+std::optional<std::string> non_public_v4(std::uint32_t a) {
+  struct Range {
+    std::uint32_t base;
+    unsigned prefix;
+    const char* why;
+  };
+  static constexpr Range kRanges[] = {
+      {0x00000000, 8, "unspecified (0.0.0.0/8)"},
+      {0x0A000000, 8, "private (10.0.0.0/8)"},
+      {0x64400000, 10, "carrier-grade NAT (100.64.0.0/10)"},
+      {0x7F000000, 8, "loopback"},
+      {0xA9FE0000, 16, "link-local"},
+      {0xAC100000, 12, "private (172.16.0.0/12)"},
+      {0xC0000000, 24, "reserved (192.0.0.0/24)"},
+      {0xC0000200, 24, "documentation (192.0.2.0/24)"},
+      {0xC0586300, 24, "reserved (192.88.99.0/24)"},
+      {0xC0A80000, 16, "private (192.168.0.0/16)"},
+      {0xC6120000, 15, "benchmarking (198.18.0.0/15)"},
+      {0xC6336400, 24, "documentation (198.51.100.0/24)"},
+      {0xCB007100, 24, "documentation (203.0.113.0/24)"},
+      {0xE0000000, 4, "multicast"},
+      {0xFFFFFFFF, 32, "broadcast"},
+      {0xF0000000, 4, "reserved (240.0.0.0/4)"},
+  };
+  for (const Range& r : kRanges) {
+    const std::uint32_t mask = r.prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - r.prefix);
+    if ((a & mask) == r.base) return std::string(r.why);
+  }
+  return std::nullopt;
+}
+
+std::uint32_t v4_at(const net::ip::address_v6::bytes_type& b, std::size_t at) {
+  return std::uint32_t{b[at]} << 24 | std::uint32_t{b[at + 1]} << 16 |
+         std::uint32_t{b[at + 2]} << 8 | std::uint32_t{b[at + 3]};
+}
+
+std::optional<std::string> non_public_v6(const net::ip::address_v6& v6) {
+  const auto b = v6.to_bytes();
+  const auto prefix_is = [&](std::initializer_list<std::uint8_t> head) {
+    return std::equal(head.begin(), head.end(), b.begin());
+  };
+  const bool first_96_zero = std::all_of(b.begin(), b.begin() + 12, [](auto x) { return x == 0; });
+  if (v6.is_unspecified()) return std::string("unspecified");
+  if (v6.is_loopback()) return std::string("loopback");
+  if (v6.is_v4_mapped()) {  // ::ffff:a.b.c.d
+    if (auto why = non_public_v4(v4_at(b, 12))) return "IPv4-mapped " + *why;
+    return std::nullopt;
+  }
+  if (first_96_zero) return std::string("reserved (IPv4-compatible ::/96)");
+  if (prefix_is({0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0})) {  // NAT64 64:ff9b::/96
+    if (auto why = non_public_v4(v4_at(b, 12))) return "NAT64 " + *why;
+    return std::nullopt;
+  }
+  if (prefix_is({0x00, 0x64, 0xff, 0x9b, 0x00, 0x01})) {
+    return std::string("private (local-use NAT64 64:ff9b:1::/48)");
+  }
+  if (prefix_is({0x01, 0x00, 0, 0, 0, 0, 0, 0})) return std::string("reserved (discard 100::/64)");
+  if (prefix_is({0x20, 0x01, 0x0d, 0xb8})) return std::string("documentation (2001:db8::/32)");
+  if (prefix_is({0x20, 0x02})) {  // 6to4 2002:a.b.c.d::/48
+    if (auto why = non_public_v4(v4_at(b, 2))) return "6to4 " + *why;
+    return std::nullopt;
+  }
+  if ((b[0] & 0xfe) == 0xfc) return std::string("unique local (fc00::/7)");
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return std::string("link-local");
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return std::string("site-local (fec0::/10)");
+  if (b[0] == 0xff) return std::string("multicast");
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> non_public_address(const net::ip::address& address) {
+  if (address.is_v4()) return non_public_v4(address.to_v4().to_uint());
+  return non_public_v6(address.to_v6());
+}
+
 std::string_view to_string(ClientErrc code) {
   switch (code) {
     case ClientErrc::bad_url:
@@ -1050,6 +1179,8 @@ std::string_view to_string(ClientErrc code) {
       return "too_many_redirects";
     case ClientErrc::redirect_refused:
       return "redirect_refused";
+    case ClientErrc::destination_refused:
+      return "destination_refused";
   }
   return "unknown";
 }

@@ -13,7 +13,15 @@
 //   the proxy in absolute form, https through a CONNECT tunnel;
 // - three timeouts: connect (DNS + TCP + TLS handshake + CONNECT), first byte
 //   (request written -> response header block read) and stall (no body byte
-//   for that long).
+//   for that long);
+// - a per-request guard against server-side request forgery
+//   (ClientRequest::public_destinations_only): on every hop of a redirect
+//   chain, every address the host resolves to must be public
+//   (non_public_address() says which are not), else the request fails with
+//   destination_refused before any connection to it is made. The addresses
+//   checked are the ones then dialled, so DNS cannot answer differently in
+//   between. Through an http(s) proxy the proxy resolves the name: the client
+//   can only check IP-literal hosts and "localhost" names, and does.
 //
 // Errors are ClientError values with a kind that the miss path turns into a
 // metric label and a failover decision; nothing throws on the request path.
@@ -48,19 +56,21 @@
 namespace srcgate::server {
 
 enum class ClientErrc {
-  bad_url,             // the URL (or a redirect's Location) is not an http(s) URL we can fetch
-  resolve,             // the host name did not resolve
-  connect,             // TCP connect refused or unreachable (also the proxy's)
-  tls,                 // TLS handshake or certificate/host-name verification failed
-  proxy,               // the proxy refused the CONNECT (its status is in the message)
-  timeout,             // connect or first-byte timeout
-  stall,               // no body byte within stall_timeout
-  reset,               // the peer closed or reset the connection before the response ended
-                       // (a body shorter than its Content-Length is this)
-  protocol,            // the response is not valid HTTP/1.x (bad status line, bad chunking,
-                       // header block over max_header_bytes)
-  too_many_redirects,  // more than max_redirects
-  redirect_refused,    // a redirect from https to http, or without a usable Location
+  bad_url,              // the URL (or a redirect's Location) is not an http(s) URL we can fetch
+  resolve,              // the host name did not resolve
+  connect,              // TCP connect refused or unreachable (also the proxy's)
+  tls,                  // TLS handshake or certificate/host-name verification failed
+  proxy,                // the proxy refused the CONNECT (its status is in the message)
+  timeout,              // connect or first-byte timeout
+  stall,                // no body byte within stall_timeout
+  reset,                // the peer closed or reset the connection before the response ended
+                        // (a body shorter than its Content-Length is this)
+  protocol,             // the response is not valid HTTP/1.x (bad status line, bad chunking,
+                        // header block over max_header_bytes)
+  too_many_redirects,   // more than max_redirects
+  redirect_refused,     // a redirect from https to http, or without a usable Location
+  destination_refused,  // public_destinations_only, and the host is (or resolves to) a
+                        // non-public address; the message names the host and the address
 };
 
 struct ClientError {
@@ -95,7 +105,19 @@ struct ClientRequest {
   // Extra header fields (Host, User-Agent, Connection and framing are the
   // client's).
   std::vector<std::pair<std::string, std::string>> headers;
+  // Refuse (destination_refused) a destination, on any hop, that is not a
+  // public address: see non_public_address(). For URLs that come from data
+  // rather than from the operator (source-index URLs). Connections opened
+  // under this guard are pooled apart from the others.
+  bool public_destinations_only = false;
 };
+
+// Why `address` is not a public unicast destination ("loopback", "private
+// (10.0.0.0/8)", "link-local", "carrier-grade NAT (100.64.0.0/10)",
+// "multicast", ...), or nullopt when it is one. IPv4-mapped (::ffff:a.b.c.d),
+// NAT64 (64:ff9b::/96) and 6to4 (2002::/16) IPv6 addresses are judged by the
+// IPv4 address they embed.
+std::optional<std::string> non_public_address(const net::ip::address& address);
 
 // A response whose header block has arrived; its body is read piece by piece.
 class ClientResponse {

@@ -1,5 +1,12 @@
 #include "server/miss_fetcher.hpp"
 
+// GCC 12 reports asio's awaitable-frame operator new/delete pair, once both
+// are inlined into a coroutine's ramp, as mismatched (a false positive, GCC
+// bug 109224); the pair is asio's own and matches.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -15,6 +22,7 @@
 
 #include "content/nix_hash.hpp"
 #include "server/spool_file.hpp"
+#include "server/url.hpp"
 
 namespace srcgate::server {
 
@@ -70,6 +78,24 @@ constexpr std::string_view kHttpError = "http_error";
 constexpr std::string_view kShortBody = "short_body";
 constexpr std::string_view kMismatch = "mismatch";
 constexpr std::string_view kStoreError = "store_error";
+constexpr std::string_view kRefused = "refused";
+// The `upstream` label of a source URL that does not parse.
+constexpr std::string_view kInvalidOrigin = "invalid-url";
+
+// Whether a source URL is for this path (http or https); others, such as
+// ipfs://, are the IPFS path's.
+bool http_source(std::string_view url) {
+  const auto starts = [&](std::string_view scheme) {
+    if (url.size() < scheme.size()) return false;
+    for (std::size_t i = 0; i < scheme.size(); ++i) {
+      char c = url[i];
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (c != scheme[i]) return false;
+    }
+    return true;
+  };
+  return starts("http://") || starts("https://");
+}
 
 }  // namespace
 
@@ -277,28 +303,25 @@ class MissFetcher::Impl {
     requests_ = &m.counter_family("srcgate_upstream_requests_total",
                                   "Requests to upstream mirrors by upstream and outcome",
                                   {"upstream", "outcome"});
-    auto& bytes = m.counter_family("srcgate_upstream_bytes_total",
-                                   "Body bytes received from upstream mirrors", {"upstream"});
-    auto& first_byte =
-        m.histogram_family("srcgate_upstream_first_byte_seconds",
-                           "Time from sending an upstream request to its response headers",
-                           {"upstream"}, kLatencyBuckets);
+    bytes_ = &m.counter_family("srcgate_upstream_bytes_total",
+                               "Body bytes received from upstream mirrors", {"upstream"});
+    first_byte_ =
+        &m.histogram_family("srcgate_upstream_first_byte_seconds",
+                            "Time from sending an upstream request to its response headers",
+                            {"upstream"}, kLatencyBuckets);
     in_flight_ = &m.gauge("srcgate_fetches_in_flight", "Upstream fetches running now");
     coalesced_ = &m.counter("srcgate_fetch_coalesced_total",
                             "Requests that joined a running upstream fetch");
-    auto& mismatches =
-        m.counter_family("srcgate_hash_mismatches_total",
-                         "Upstream bodies whose digest was not the requested one", {"upstream"});
+    mismatches_ =
+        &m.counter_family("srcgate_hash_mismatches_total",
+                          "Upstream bodies whose digest was not the requested one", {"upstream"});
     negative_hits_ = &m.counter("srcgate_negative_cache_hits_total",
                                 "Requests answered from the negative cache");
     mirrors_.reserve(options_.mirrors.size());
     for (const std::string& base : options_.mirrors) {
       Mirror mirror;
-      mirror.base = base;
+      mirror.upstream = upstream(base);
       mirror.prefix = base.ends_with('/') ? base : base + "/";
-      mirror.bytes = &bytes.with({base});
-      mirror.first_byte = &first_byte.with({base});
-      mirror.mismatches = &mismatches.with({base});
       mirrors_.push_back(std::move(mirror));
     }
   }
@@ -308,8 +331,10 @@ class MissFetcher::Impl {
   static Awaitable<MissAnswer> find(std::shared_ptr<Impl> self, Digest digest) {
     const Clock::time_point until = Clock::now() + self->options_.deadline;
     MissAnswer answer;
-    if (self->mirrors_.empty()) {
-      answer.reason = "no upstream mirror is configured";
+    if (self->mirrors_.empty() && !self->has_http_source(digest)) {
+      answer.reason =
+          "no upstream mirror is configured and the source index has no http(s) URL "
+          "for it";
       co_return answer;
     }
     auto joined = self->join(digest);
@@ -378,13 +403,36 @@ class MissFetcher::Impl {
   }
 
  private:
-  struct Mirror {
-    std::string base;    // as configured: the metric label
-    std::string prefix;  // base with a trailing '/'
+  // The metric children of one `upstream` label.
+  struct Upstream {
+    std::string label;  // a mirror's base URL as configured, or a source URL's origin
     Counter* bytes = nullptr;
     Histogram* first_byte = nullptr;
     Counter* mismatches = nullptr;
   };
+
+  struct Mirror {
+    Upstream upstream;
+    std::string prefix;  // the base URL with a trailing '/'
+  };
+
+  Upstream upstream(std::string_view label) {
+    Upstream u;
+    u.label = std::string(label);
+    u.bytes = &bytes_->with({label});
+    u.first_byte = &first_byte_->with({label});
+    u.mismatches = &mismatches_->with({label});
+    return u;
+  }
+
+  // Whether the source index holds an http(s) URL for `digest` (a store
+  // error counts as yes: the fetch then reports it).
+  bool has_http_source(const Digest& digest) {
+    auto listed = store_.sources(digest);
+    if (!listed) return true;
+    return std::any_of(listed->begin(), listed->end(),
+                       [](const std::string& url) { return http_source(url); });
+  }
 
   struct Joined {
     std::shared_ptr<Fetch> fetch;  // null: the store has the digest now
@@ -462,39 +510,91 @@ class MissFetcher::Impl {
     }
   };
 
-  // The fetch: each mirror in order until one delivers the verified body.
+  // After a failed attempt: the reason joins the list, the fetch searches on.
+  static void note_failure(Fetch& fetch, std::string& reasons, const std::string& url,
+                           const Attempt& a) {
+    if (!reasons.empty()) reasons += "; ";
+    reasons += url + ": " + std::string(a.outcome);
+    if (!a.detail.empty()) reasons += " (" + a.detail + ")";
+    std::lock_guard lock(fetch.mu);
+    fetch.phase = Fetch::Phase::searching;
+    fetch.spool.reset();
+    fetch.reasons = reasons;
+    fetch.wake_locked();
+  }
+
+  // The fetch: each mirror in order, then each http(s) URL of the source
+  // index, until one delivers the verified body.
   static Awaitable<void> run(std::shared_ptr<Impl> self, std::shared_ptr<Fetch> fetch) {
     RunGuard guard{*self, fetch};
     const std::string path =
         std::string(content::algo_name(fetch->digest.algo)) + "/" + content::to_hex(fetch->digest);
     std::string reasons;
     bool all_not_found = true;
+    std::size_t asked = 0;
+    bool ok = false;
     for (const Mirror& mirror : self->mirrors_) {
       const std::string url = mirror.prefix + path;
-      const Attempt a = co_await self->attempt(*fetch, mirror, url);
-      self->requests_->with({mirror.base, a.outcome}).inc();
+      const Attempt a = co_await self->attempt(*fetch, mirror.upstream, url, false);
+      self->requests_->with({mirror.upstream.label, a.outcome}).inc();
+      ++asked;
       if (a.outcome == kOk) {
-        {
-          std::lock_guard lock(self->mu_);
-          self->fetches_.erase(fetch->digest);
-        }
-        guard.done = true;
-        co_return;
+        ok = true;
+        break;
       }
       if (a.outcome != kNotFound) all_not_found = false;
-      if (!reasons.empty()) reasons += "; ";
-      reasons += url + ": " + std::string(a.outcome);
-      if (!a.detail.empty()) reasons += " (" + a.detail + ")";
-      std::lock_guard lock(fetch->mu);
-      fetch->phase = Fetch::Phase::searching;
-      fetch->spool.reset();
-      fetch->reasons = reasons;
-      fetch->wake_locked();
+      note_failure(*fetch, reasons, url, a);
+    }
+    if (!ok) {
+      auto listed = self->store_.sources(fetch->digest);
+      if (!listed) {
+        all_not_found = false;
+        if (!reasons.empty()) reasons += "; ";
+        reasons += "source index: " + listed.error().message;
+      } else {
+        for (const std::string& source : *listed) {
+          if (!http_source(source)) continue;
+          Attempt a;
+          std::string label(kInvalidOrigin);
+          if (auto parsed = parse_url(source); !parsed) {
+            a = Attempt{to_string(ClientErrc::bad_url), parsed.error().message};
+          } else {
+            label = parsed->scheme + "://" + parsed->authority();
+            a = co_await self->attempt(*fetch, self->upstream(label), source,
+                                       !self->options_.allow_private_sources);
+          }
+          self->requests_->with({label, a.outcome}).inc();
+          ++asked;
+          if (a.outcome == kOk) {
+            ok = true;
+            break;
+          }
+          if (a.outcome == kRefused) {
+            std::fprintf(stderr, "srcgate: refused source URL %s: %s\n", source.c_str(),
+                         a.detail.c_str());
+          }
+          if (a.outcome != kNotFound) all_not_found = false;
+          note_failure(*fetch, reasons, source, a);
+        }
+      }
+    }
+    if (ok) {
+      {
+        std::lock_guard lock(self->mu_);
+        self->fetches_.erase(fetch->digest);
+      }
+      guard.done = true;
+      co_return;
+    }
+    if (asked == 0 && reasons.empty()) {
+      reasons = "no upstream mirror is configured and the source index has no http(s) URL for it";
     }
     {
       std::lock_guard lock(self->mu_);
       self->fetches_.erase(fetch->digest);
-      if (all_not_found && self->options_.negative_ttl.count() > 0) {
+      // Only when some upstream was asked: a source added later must not be
+      // hidden by the answer of an empty list.
+      if (asked > 0 && all_not_found && self->options_.negative_ttl.count() > 0) {
         self->remember_locked(fetch->digest, reasons);
       }
     }
@@ -508,13 +608,18 @@ class MissFetcher::Impl {
   // One upstream request. "ok" when the body was verified and committed (the
   // fetch is then `verified`); any other outcome leaves the fetch for the
   // caller to move on.
-  Awaitable<Attempt> attempt(Fetch& fetch, const Mirror& mirror, const std::string& url) {
+  // `public_only`: the client's SSRF guard (source URLs).
+  Awaitable<Attempt> attempt(Fetch& fetch, const Upstream& mirror, const std::string& url,
+                             bool public_only) {
     ClientRequest request;
     request.url = url;
+    request.public_destinations_only = public_only;
     const Clock::time_point sent = Clock::now();
     auto sent_result = co_await client_.send(std::move(request));
     if (!sent_result) {
-      co_return Attempt{to_string(sent_result.error().code), sent_result.error().message};
+      const ClientError& e = sent_result.error();
+      if (e.code == ClientErrc::destination_refused) co_return Attempt{kRefused, e.message};
+      co_return Attempt{to_string(e.code), e.message};
     }
     std::unique_ptr<ClientResponse> response = std::move(*sent_result);
     mirror.first_byte->observe(std::chrono::duration<double>(Clock::now() - sent).count());
@@ -602,6 +707,9 @@ class MissFetcher::Impl {
   MetricsRegistry own_metrics_;  // when the creator gives none
   std::vector<Mirror> mirrors_;
   CounterFamily* requests_ = nullptr;
+  CounterFamily* bytes_ = nullptr;
+  HistogramFamily* first_byte_ = nullptr;
+  CounterFamily* mismatches_ = nullptr;
   Gauge* in_flight_ = nullptr;
   Counter* coalesced_ = nullptr;
   Counter* negative_hits_ = nullptr;

@@ -1,7 +1,10 @@
 // MissFetcher: the miss path of the hashed-mirror routes (ARCHITECTURE.md,
 // "How a request flows", 2). A request for a digest that the store lacks
 // joins the one in-flight fetch of that digest, or starts it. The fetch asks
-// the upstream hashed mirrors in order for <mirror>/<algo>/<hex>; the body of
+// the upstream hashed mirrors in order for <mirror>/<algo>/<hex>, then GETs
+// the http(s) URLs that the store's source index holds for that digest (the
+// original URLs, in the order BlockStore::sources gives them; other schemes,
+// such as ipfs://, are skipped: they are the IPFS path's); the body of
 // the first 200 spills to an unlinked temporary file in spool_dir (memory
 // stays bounded whatever the object size) and, at the same time, goes through
 // a storage::FileImport (the four digests and the UnixFS blocks). Every client
@@ -20,10 +23,22 @@
 // upstream (when it declares a different length than the one their header
 // announced, they fail too).
 //
-// Failover order: each mirror once, in order. A connect failure, timeout,
-// stall, reset, 5xx, short body or mismatch moves to the next one; 404 and 410
-// too. When every mirror answered 404/410 the digest goes into a negative
-// cache for negative_ttl (later requests get not_found without upstream I/O).
+// Failover order: each mirror once, in order, then each source URL once, in
+// order. A connect failure, timeout, stall, reset, 5xx, short body, mismatch
+// or refused destination moves to the next one; 404 and 410 too. When every
+// mirror and every source URL answered 404/410 (and at least one was asked)
+// the digest goes into a negative cache for negative_ttl (later requests get
+// not_found without upstream I/O). With no mirror and no http(s) source URL a
+// miss is not_found at once, and not remembered.
+//
+// The SSRF guard: source URLs come from data (imported lists, the admin API),
+// not from the operator, so unless allow_private_sources they are fetched with
+// ClientRequest::public_destinations_only: a destination (any hop of a
+// redirect chain) that is loopback, link-local, private or otherwise not
+// public is refused before it is contacted, logged to stderr as one line
+// "srcgate: refused source URL <url>: <reason>" and counted with outcome
+// "refused". Through an http(s) proxy only IP literals and localhost names
+// can be checked (the proxy resolves the rest).
 // The whole search is bounded by `deadline`: a request that has no answer by
 // then gets not_found with the reasons so far (the fetch itself goes on).
 //
@@ -31,14 +46,17 @@
 //   srcgate_upstream_requests_total{upstream,outcome}  outcome: ok, not_found,
 //       http_error, connect, resolve, tls, proxy, timeout, stall, reset,
 //       protocol, too_many_redirects, redirect_refused, bad_url, short_body, mismatch,
-//       store_error
+//       store_error, refused
 //   srcgate_upstream_bytes_total{upstream}          body bytes received
 //   srcgate_upstream_first_byte_seconds{upstream}   request sent -> headers (histogram)
 //   srcgate_fetches_in_flight                       fetches running now (gauge)
 //   srcgate_fetch_coalesced_total                   requests that joined a running fetch
 //   srcgate_hash_mismatches_total{upstream}         bodies whose digest was wrong
 //   srcgate_negative_cache_hits_total               requests answered from the negative cache
-// `upstream` is the mirror's base URL as configured.
+// `upstream` is the mirror's base URL as configured; for a source URL, its
+// origin ("https://example.org", "http://10.0.0.5:8080": scheme://host[:port],
+// never the path), so that the label's cardinality stays bounded by the
+// number of hosts; "invalid-url" for a source URL that does not parse.
 //
 // Ownership: the creator owns the fetcher; the store and client must outlive
 // it, and the fetcher must outlive the io_context its fetches run on (fetches
@@ -91,12 +109,12 @@ class Fetch;  // one in-flight fetch; opaque
 enum class MissKind {
   stored,     // the store has it now (it arrived meanwhile): serve it as a hit
   streaming,  // an upstream is sending it: serve a MissBody
-  not_found,  // no mirror has it (or none answered within the deadline)
+  not_found,  // no mirror or source URL has it (or none answered within the deadline)
 };
 
 struct MissAnswer {
   MissKind kind = MissKind::not_found;
-  // not_found: what each mirror answered, for the 404's body
+  // not_found: what each mirror and source URL answered, for the 404's body
   // ("http://m1/sha256/ab..: 404; http://m2/sha256/ab..: timeout").
   std::string reason;
   // streaming: the length the upstream declared, when it did.

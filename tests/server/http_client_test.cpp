@@ -77,13 +77,15 @@ struct Fetched {
 };
 
 // Sends a request and reads the body to its end (at most `max_pieces` reads).
+// With `public_only`, the request carries the SSRF guard.
 Awaitable<Fetched> fetch(HttpClient& client, std::string url, std::string method = "GET",
-                         std::size_t max_pieces = 1'000'000) {
+                         std::size_t max_pieces = 1'000'000, bool public_only = false) {
   Fetched out;
   const auto start = Clock::now();
   ClientRequest request;
   request.method = std::move(method);
   request.url = std::move(url);
+  request.public_destinations_only = public_only;
   auto r = co_await client.send(std::move(request));
   if (!r) {
     out.error = r.error();
@@ -125,6 +127,10 @@ class Runner {
   }
   Fetched get(HttpClient& client, std::string url, std::string method = "GET") {
     return run(fetch(client, std::move(url), std::move(method)));
+  }
+  // A GET with ClientRequest::public_destinations_only.
+  Fetched get_public(HttpClient& client, std::string url) {
+    return run(fetch(client, std::move(url), "GET", 1'000'000, true));
   }
   net::io_context& context() { return ioc_; }
 
@@ -1198,4 +1204,224 @@ TEST_CASE("benchmark: a 1 GiB Content-Length body from loopback", "[.benchmark]"
       runner.run(count(client, "http://127.0.0.1:" + std::to_string(server.port()) + "/1g"));
   CHECK(total == kSize);
   WARN("1 GiB in " << seconds << " s: " << (static_cast<double>(kSize) / seconds / 1e9) << " GB/s");
+}
+
+// ---- The SSRF guard: public destinations only ---------------------------------------
+
+namespace {
+
+// non_public_address() of a literal; "public" when it is public.
+std::string classify(const std::string& literal) {
+  const auto address = net::ip::make_address(literal);
+  const auto why = non_public_address(address);
+  return why ? *why : "public";
+}
+
+}  // namespace
+
+TEST_CASE("address classification: IPv4", "[client][ssrf]") {
+  // Public unicast addresses, including the neighbours of each refused range.
+  for (const char* a :
+       {"1.1.1.1", "8.8.8.8", "9.255.255.255", "11.0.0.0", "100.63.255.255", "100.128.0.0",
+        "126.255.255.255", "128.0.0.0", "169.253.255.255", "169.255.0.0", "172.15.255.255",
+        "172.32.0.0", "192.0.1.0", "192.167.255.255", "192.169.0.0", "198.17.255.255", "198.20.0.0",
+        "223.255.255.255", "151.101.1.69"}) {
+    INFO(a);
+    CHECK(classify(a) == "public");
+  }
+  const std::vector<std::pair<const char*, const char*>> refused = {
+      {"127.0.0.1", "loopback"},
+      {"127.255.255.254", "loopback"},
+      {"0.0.0.0", "unspecified (0.0.0.0/8)"},
+      {"0.1.2.3", "unspecified (0.0.0.0/8)"},
+      {"10.0.0.1", "private (10.0.0.0/8)"},
+      {"10.255.255.255", "private (10.0.0.0/8)"},
+      {"172.16.0.1", "private (172.16.0.0/12)"},
+      {"172.31.255.255", "private (172.16.0.0/12)"},
+      {"192.168.1.1", "private (192.168.0.0/16)"},
+      {"100.64.0.1", "carrier-grade NAT (100.64.0.0/10)"},
+      {"100.127.255.255", "carrier-grade NAT (100.64.0.0/10)"},
+      {"169.254.169.254", "link-local"},  // cloud metadata services
+      {"192.0.0.8", "reserved (192.0.0.0/24)"},
+      {"192.0.2.1", "documentation (192.0.2.0/24)"},
+      {"198.51.100.7", "documentation (198.51.100.0/24)"},
+      {"203.0.113.9", "documentation (203.0.113.0/24)"},
+      {"198.18.0.1", "benchmarking (198.18.0.0/15)"},
+      {"198.19.255.255", "benchmarking (198.18.0.0/15)"},
+      {"224.0.0.1", "multicast"},
+      {"239.255.255.250", "multicast"},
+      {"240.0.0.1", "reserved (240.0.0.0/4)"},
+      {"255.255.255.255", "broadcast"},
+  };
+  for (const auto& [a, why] : refused) {
+    INFO(a);
+    CHECK(classify(a) == why);
+  }
+}
+
+TEST_CASE("address classification: IPv6, with embedded IPv4 judged as IPv4", "[client][ssrf]") {
+  for (const char* a :
+       {"2606:4700:4700::1111", "2001:4860:4860::8888", "2a00:1450:4001::1", "::ffff:8.8.8.8",
+        "64:ff9b::808:808", "2002:808:808::1", "2001:db9::1", "fbff:ffff::1", "fe7f::1"}) {
+    INFO(a);
+    CHECK(classify(a) == "public");
+  }
+  const std::vector<std::pair<const char*, const char*>> refused = {
+      {"::", "unspecified"},
+      {"::1", "loopback"},
+      {"::ffff:127.0.0.1", "IPv4-mapped loopback"},
+      {"::ffff:10.1.2.3", "IPv4-mapped private (10.0.0.0/8)"},
+      {"::ffff:169.254.169.254", "IPv4-mapped link-local"},
+      {"::ffff:100.64.0.1", "IPv4-mapped carrier-grade NAT (100.64.0.0/10)"},
+      {"::127.0.0.1", "reserved (IPv4-compatible ::/96)"},
+      {"64:ff9b::7f00:1", "NAT64 loopback"},
+      {"64:ff9b::c0a8:101", "NAT64 private (192.168.0.0/16)"},
+      {"64:ff9b:1::1", "private (local-use NAT64 64:ff9b:1::/48)"},
+      {"2002:7f00:1::1", "6to4 loopback"},
+      {"2002:a00:1::", "6to4 private (10.0.0.0/8)"},
+      {"100::1", "reserved (discard 100::/64)"},
+      {"2001:db8::1", "documentation (2001:db8::/32)"},
+      {"fc00::1", "unique local (fc00::/7)"},
+      {"fd12:3456:789a::1", "unique local (fc00::/7)"},
+      {"fe80::1", "link-local"},
+      {"febf:ffff::1", "link-local"},
+      {"fec0::1", "site-local (fec0::/10)"},
+      {"ff02::1", "multicast"},
+      {"ff0e::1", "multicast"},
+  };
+  for (const auto& [a, why] : refused) {
+    INFO(a);
+    CHECK(classify(a) == why);
+  }
+}
+
+TEST_CASE("public_destinations_only refuses loopback before connecting; off, it connects",
+          "[client][ssrf]") {
+  TestUpstream upstream([](const UpstreamRequest& r, UpstreamConnection& c) {
+    c.respond(200, "origin:" + r.target);
+  });
+  HttpClient client(short_timeouts());
+  Runner runner;
+  // An IP literal.
+  auto f = runner.get_public(client, upstream.url() + "/x");
+  REQUIRE(f.error);
+  INFO(f.error->message);
+  CHECK(f.error->code == ClientErrc::destination_refused);
+  CHECK(to_string(f.error->code) == "destination_refused");
+  CHECK(f.error->message == "host 127.0.0.1 of " + upstream.url() +
+                                "/x is a loopback address; only public destinations are allowed");
+  // A name that resolves to loopback: the message names the address.
+  const std::string port = std::to_string(upstream.port());
+  f = runner.get_public(client, "http://localhost:" + port + "/y");
+  REQUIRE(f.error);
+  INFO(f.error->message);
+  CHECK(f.error->code == ClientErrc::destination_refused);
+  CHECK_THAT(f.error->message, Catch::Matchers::StartsWith("host localhost of http://localhost:" +
+                                                           port + "/y is a loopback name"));
+  // An IPv6 literal, and https (refused before any TLS).
+  f = runner.get_public(client, "https://[::1]:" + port + "/z");
+  REQUIRE(f.error);
+  CHECK(f.error->code == ClientErrc::destination_refused);
+  CHECK_THAT(f.error->message, Catch::Matchers::Contains("is a loopback address"));
+  f = runner.get_public(client, "http://[::ffff:127.0.0.1]:" + port + "/m");
+  REQUIRE(f.error);
+  CHECK(f.error->code == ClientErrc::destination_refused);
+  CHECK_THAT(f.error->message, Catch::Matchers::Contains("is a IPv4-mapped loopback address"));
+  CHECK(upstream.connections() == 0);
+  CHECK(upstream.requests() == 0);
+
+  // Without the guard the same URL is fetched; a pooled connection of the
+  // unguarded request is not reused by a guarded one.
+  f = runner.get(client, upstream.url() + "/x");
+  INFO(f.what());
+  CHECK(f.status == 200);
+  CHECK(f.body == "origin:/x");
+  f = runner.get_public(client, upstream.url() + "/x");
+  REQUIRE(f.error);
+  CHECK(f.error->code == ClientErrc::destination_refused);
+  CHECK(upstream.requests() == 1);
+}
+
+TEST_CASE("public_destinations_only: a host that only resolves to loopback is refused after DNS",
+          "[client][ssrf]") {
+  // Hosts that are not IP literals to the client (inet_pton) but that the
+  // resolver (getaddrinfo, inet_aton's forms) turns into 127.0.0.1: the
+  // check after resolution catches them, naming the address.
+  TestUpstream upstream([](const UpstreamRequest&, UpstreamConnection& c) { c.respond(200, "x"); });
+  HttpClient client(short_timeouts());
+  Runner runner;
+  const std::string port = std::to_string(upstream.port());
+  for (const char* host : {"127.1", "2130706433", "0x7f.0.0.1"}) {
+    const std::string url = "http://" + std::string(host) + ":" + port + "/r";
+    const auto plain = runner.get(client, url);  // without the guard it is reached
+    INFO(host << ": " << plain.what());
+    CHECK(plain.status == 200);
+    const auto f = runner.get_public(client, url);
+    REQUIRE(f.error);
+    INFO(host << ": " << f.error->message);
+    CHECK(f.error->code == ClientErrc::destination_refused);
+    CHECK(f.error->message == "host " + std::string(host) + " of " + url +
+                                  " resolves to 127.0.0.1, a loopback address; only public "
+                                  "destinations are allowed");
+  }
+  CHECK(upstream.requests() == 3);  // the unguarded ones only
+}
+
+TEST_CASE("public_destinations_only applies to every redirect hop, through a proxy too",
+          "[client][ssrf][redirect][proxy]") {
+  // The target never to be reached.
+  TestUpstream inside([](const UpstreamRequest&, UpstreamConnection& c) { c.respond(200, "x"); });
+  // Plays an http proxy that "fetches" http://origin.example/...: the first
+  // hop, a name the proxy resolves (so the client cannot check it), answers
+  // with a redirect to a loopback literal or a localhost name.
+  const std::string inside_url = inside.url();
+  const std::string inside_port = std::to_string(inside.port());
+  TestUpstream proxy([&](const UpstreamRequest& r, UpstreamConnection& c) {
+    if (r.target == "http://origin.example/to-literal") {
+      c.respond(302, std::string_view(), {{"Location", inside_url + "/secret"}});
+    } else if (r.target == "http://origin.example/to-localhost") {
+      c.respond(301, std::string_view(), {{"Location", "http://LocalHost.:" + inside_port + "/s"}});
+    } else if (r.target == "http://origin.example/to-private") {
+      c.respond(307, std::string_view(), {{"Location", "http://10.1.2.3/"}});
+    } else {
+      c.respond(200, "proxied:" + r.target);
+    }
+  });
+  auto options = short_timeouts();
+  options.proxy = ProxySettings::from_environment({{"http_proxy", proxy.url()}}).value();
+  HttpClient client(options);
+  Runner runner;
+  // A public-looking name through the proxy is allowed (the proxy resolves it).
+  auto f = runner.get_public(client, "http://origin.example/plain");
+  INFO(f.what());
+  CHECK(f.status == 200);
+  CHECK(f.body == "proxied:http://origin.example/plain");
+
+  f = runner.get_public(client, "http://origin.example/to-literal");
+  REQUIRE(f.error);
+  INFO(f.error->message);
+  CHECK(f.error->code == ClientErrc::destination_refused);
+  CHECK(f.error->message == "host 127.0.0.1 of " + inside_url +
+                                "/secret is a loopback address; only public destinations are "
+                                "allowed");
+  f = runner.get_public(client, "http://origin.example/to-localhost");
+  REQUIRE(f.error);
+  INFO(f.error->message);
+  CHECK(f.error->code == ClientErrc::destination_refused);
+  CHECK_THAT(f.error->message, Catch::Matchers::StartsWith("host localhost. of "));
+  CHECK_THAT(f.error->message, Catch::Matchers::Contains("is a loopback name"));
+  f = runner.get_public(client, "http://origin.example/to-private");
+  REQUIRE(f.error);
+  INFO(f.error->message);
+  CHECK(f.error->code == ClientErrc::destination_refused);
+  CHECK_THAT(f.error->message, Catch::Matchers::Contains("is a private (10.0.0.0/8) address"));
+  // The proxy saw the first hops only; the loopback target nothing.
+  CHECK(proxy.requests() == 4);
+  CHECK(inside.connections() == 0);
+
+  // Without the guard, the redirect to the literal goes through the proxy.
+  f = runner.get(client, "http://origin.example/to-literal");
+  INFO(f.what());
+  CHECK(f.status == 200);
+  CHECK(f.body == "proxied:" + inside_url + "/secret");
 }
