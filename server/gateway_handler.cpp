@@ -29,10 +29,35 @@ GatewayHandler::GatewayHandler(storage::BlockStore& store, GatewayOptions option
   }
 }
 
+Awaitable<void> GatewayHandler::fetch_from_ipfs_sources(const content::Digest& digest) {
+  constexpr std::string_view kScheme = "ipfs://";
+  auto stored = store_.lookup(digest);
+  if (!stored || *stored) co_return;  // a hit, or a storage error that serve_hash reports
+  auto urls = store_.sources(digest);
+  if (!urls) co_return;
+  for (const std::string& url : *urls) {
+    if (!url.starts_with(kScheme)) continue;
+    std::string_view text = std::string_view(url).substr(kScheme.size());
+    while (text.ends_with('/')) text.remove_suffix(1);
+    auto cid = content::Cid::parse(text);
+    if (!cid) continue;
+    // The whole file under its own CID: once complete, CarImport indexes its
+    // digests, and the request's digest resolves if the CID named that file.
+    const FetchSpec spec{*cid, {}, DagScope::entity, std::nullopt};
+    const bool fetched = co_await ipfs_fetcher_->fetch(spec);
+    if (!fetched) continue;
+    auto now = store_.lookup(digest);
+    if (now && *now) co_return;
+  }
+}
+
 Awaitable<Response> GatewayHandler::handle(const Request& request) {
   const Route& route = *request.route;
   if (const auto* hash = std::get_if<HashRequest>(&route)) {
     if (auto refused = require_get_or_head(request)) co_return std::move(*refused);
+    if (ipfs_fetcher_ && !has_only_if_cached(request.header("Cache-Control"))) {
+      co_await fetch_from_ipfs_sources(hash->digest);
+    }
     co_return co_await serve_hash(store_, fetcher_.get(), request, *hash);
   }
   if (const auto* ipfs = std::get_if<IpfsRequest>(&route)) {

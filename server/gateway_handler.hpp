@@ -8,7 +8,11 @@
 //
 // With GatewayOptions::ipfs_gateways, an /ipfs/ request first awaits
 // IpfsFetcher::ensure() (ipfs_fetcher.hpp), which fetches the blocks the
-// answer needs and the store lacks; `Cache-Control: only-if-cached` skips it.
+// answer needs and the store lacks; and a hash miss whose source-index URLs
+// include `ipfs://<cid>` first fetches that whole UnixFS file from the IPFS
+// gateways (each such URL in order, until the requested digest resolves: a
+// CID of another file does not answer it), then goes to the MissFetcher.
+// `Cache-Control: only-if-cached` skips both.
 //
 // Ownership: holds a reference to the store, which must outlive the handler
 // (and so the server). Owns the upstream HttpClient, the MissFetcher (when
@@ -63,6 +67,9 @@ class GatewayHandler final : public Handler {
   Awaitable<Response> handle(const Request& request) override;
 
  private:
+  // The ipfs:// sources of a digest the store lacks, fetched as whole files.
+  Awaitable<void> fetch_from_ipfs_sources(const content::Digest& digest);
+
   storage::BlockStore& store_;
   GatewayOptions options_;
   IpfsHandler ipfs_;

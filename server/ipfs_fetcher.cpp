@@ -538,7 +538,8 @@ Awaitable<IpfsFetcher::Outcome> IpfsFetcher::ensure(const Request& request,
     std::string key = need->target();
     if (key == previous) break;  // fetched, yet still missing: the handler says what
     std::string failure;
-    const bool ok = co_await Impl::fetch(impl_, *need, until, &failure);
+    std::shared_ptr<Impl> self = impl_;
+    const bool ok = co_await Impl::fetch(self, *need, until, &failure);
     if (!ok) {
       out.failure = std::move(failure);
       break;
@@ -550,7 +551,10 @@ Awaitable<IpfsFetcher::Outcome> IpfsFetcher::ensure(const Request& request,
 }
 
 Awaitable<bool> IpfsFetcher::fetch(const FetchSpec& spec, std::string* failure) {
-  co_return co_await Impl::fetch(impl_, spec, Clock::now() + impl_->options().deadline, failure);
+  std::shared_ptr<Impl> self = impl_;
+  const Clock::time_point until = Clock::now() + self->options().deadline;
+  const bool ok = co_await Impl::fetch(self, spec, until, failure);
+  co_return ok;
 }
 
 }  // namespace srcgate::server

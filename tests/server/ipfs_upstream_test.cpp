@@ -361,6 +361,49 @@ TEST_CASE("a refused gateway and one serving a corrupted block are bypassed", "[
   CHECK(v.out.find("\"problems\":0") != std::string::npos);
 }
 
+TEST_CASE("a hash miss whose source index holds ipfs://<cid> is answered from IPFS",
+          "[ipfs-upstream]") {
+  Origin& a = origin();
+  Gateway b({a.gw.url()});
+  const content::Bytes other = test::deterministic_bytes("ipfs-source-other", 300'000);
+  const std::string other_root =
+      a.gw.import(other, content::ImportProfile::v1_2025).dag.root.to_string();
+  auto sha = content::digest_of(content::HashAlgo::sha256, a.big);
+  const std::string path = "/sha256/" + a.sha256;
+  // Without a source: offline for hashes, a 404 and no IPFS request.
+  CHECK(http(b.url() + path).status == 404);
+  CHECK(b.metric("srcgate_ipfs_upstream_requests_total") == 0);
+  // A CID of another file first: fetched, but it does not answer the digest.
+  REQUIRE(b.store().add_source(sha, "ipfs://" + other_root));
+  CHECK(http(b.url() + path).status == 404);
+  CHECK(b.metric("srcgate_ipfs_upstream_requests_total", {{"outcome", "ok"}}) == 1);
+  auto other_entry = b.store().lookup(content::digest_of(content::HashAlgo::sha256, other));
+  REQUIRE(other_entry);
+  CHECK(other_entry->has_value());
+  // Then the right CID (sources are kept in byte order: "ipfs://Qm" sorts
+  // before "ipfs://bafk", so the right one is asked first now).
+  REQUIRE(b.store().add_source(sha, "ipfs://" + a.big_root));
+  HttpResult hit = http(b.url() + path);
+  CHECK(hit.status == 200);
+  REQUIRE(hit.body.size() == kBigSize);
+  CHECK(content::to_hex(content::digest_of(content::HashAlgo::sha256,
+                                           content::as_bytes(hit.body))) == a.sha256);
+  const double requests = b.metric("srcgate_ipfs_upstream_requests_total");
+  // Now a plain hit, also by sha512; only-if-cached never goes upstream.
+  CHECK(http(b.url() + path).status == 200);
+  CHECK(http(b.url() + "/sha512/" +
+             content::to_hex(content::digest_of(content::HashAlgo::sha512, a.big)))
+            .status == 200);
+  CHECK(b.metric("srcgate_ipfs_upstream_requests_total") == requests);
+  const content::Digest absent =
+      content::digest_of(content::HashAlgo::sha256, content::as_bytes(std::string_view("absent")));
+  REQUIRE(b.store().add_source(absent, "ipfs://" + a.big_root));
+  CHECK(
+      http(b.url() + "/sha256/" + content::to_hex(absent), {"-H", "Cache-Control: only-if-cached"})
+          .status == 412);
+  CHECK(b.metric("srcgate_ipfs_upstream_requests_total") == requests);
+}
+
 TEST_CASE("srcgate serve --ipfs-gateway: one srcgate process feeds another", "[ipfs-upstream]") {
   test::TempDir dir;
   const std::string bin = test::srcgate_binary().string();
