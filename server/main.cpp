@@ -5,6 +5,7 @@
 
 #include "server/cli_command.hpp"
 #include "server/hash_command.hpp"
+#include "server/prefetch_command.hpp"
 #include "server/serve_command.hpp"
 #include "server/sources_command.hpp"
 #include "server/store_commands.hpp"
@@ -36,6 +37,9 @@ constexpr std::array kCommands = {
     srcgate::server::Command{
         "sources", "index the URLs that sources are fetched from (find-tarballs JSON, add, list)",
         &srcgate::server::run_sources_command},
+    srcgate::server::Command{"prefetch",
+                             "fetch the indexed sources the store lacks (resumable, N at a time)",
+                             &srcgate::server::run_prefetch_command},
 };
 
 }  // namespace

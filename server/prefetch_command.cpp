@@ -1,1 +1,641 @@
-// srcgate prefetch (issue 6 item 3): placeholder until its implementation lands.
+#include "server/prefetch_command.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/program_options.hpp>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "config/config.hpp"
+#include "content/nix_hash.hpp"
+#include "server/cli_command.hpp"
+#include "server/proxy_settings.hpp"
+#include "server/source_list.hpp"
+#include "server/url.hpp"
+#include "storage/rocksdb_store.hpp"
+
+namespace srcgate::server {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+// ---- Prefetcher ---------------------------------------------------------
+
+class Prefetcher::Impl {
+ public:
+  Impl(storage::BlockStore& store, PrefetchOptions options)
+      : store_(store),
+        options_(std::move(options)),
+        client_(options_.client),
+        fetcher_(store_, client_, options_.miss, nullptr) {}
+
+  ~Impl() {
+    std::lock_guard lock(mu_);
+    ioc_.reset();  // before the fetcher: abandoned fetches end first
+  }
+
+  PrefetchSummary run(std::span<const content::Digest> digests, const EventFn& on_event,
+                      const TickFn& on_tick) {
+    RunState st(digests, on_event);
+    st.summary.total = digests.size();
+    const unsigned jobs = std::max(1u, options_.jobs);
+    const std::size_t workers = std::min<std::size_t>(jobs, digests.size());
+    unsigned threads = options_.threads;
+    if (threads == 0) {
+      threads = std::min(jobs, std::max(1u, std::thread::hardware_concurrency()));
+    }
+    threads =
+        static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(threads, workers)));
+
+    net::io_context* ioc = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      if (stop_requested_ || workers == 0) {
+        st.summary.interrupted = stop_requested_ && workers != 0;
+        st.summary.seconds = seconds_since(st.start);
+        return std::move(st.summary);
+      }
+      ioc_.emplace(static_cast<int>(threads));
+      ioc = &*ioc_;
+    }
+    {  // the I/O objects below go before the io_context
+      auto control = net::make_strand(*ioc);
+      net::steady_timer tick(control);
+      std::optional<net::signal_set> signals;
+      if (options_.stop_on_signals) {
+        signals.emplace(control, SIGINT, SIGTERM);
+        signals->async_wait([this](ErrorCode ec, int) {
+          if (!ec) stop();
+        });
+      }
+      st.finish = [&] {
+        net::post(control, [&] {
+          st.finished = true;
+          tick.cancel();
+          if (signals) signals->cancel();
+        });
+      };
+      std::function<void()> arm_tick = [&] {
+        tick.expires_after(options_.tick);
+        tick.async_wait([&](ErrorCode ec) {
+          if (ec || st.finished) return;
+          {
+            std::lock_guard lock(st.mu);
+            st.summary.seconds = seconds_since(st.start);
+            on_tick(st.summary);
+          }
+          arm_tick();
+        });
+      };
+      if (on_tick) net::post(control, arm_tick);
+
+      st.live = workers;
+      for (std::size_t i = 0; i < workers; ++i) {
+        net::co_spawn(net::make_strand(*ioc), worker(st), [&st](std::exception_ptr e) {
+          if (e) {
+            try {
+              std::rethrow_exception(e);
+            } catch (const std::exception& error) {
+              std::fprintf(stderr, "srcgate prefetch: unexpected exception: %s\n", error.what());
+            } catch (...) {
+              std::fprintf(stderr, "srcgate prefetch: unexpected exception\n");
+            }
+          }
+          if (st.live.fetch_sub(1) == 1) st.finish();
+        });
+      }
+      std::vector<std::thread> pool;
+      pool.reserve(threads - 1);
+      for (unsigned i = 1; i < threads; ++i) pool.emplace_back([ioc] { ioc->run(); });
+      ioc->run();
+      for (auto& t : pool) t.join();
+    }
+
+    // Every thread is out of run(): what is left is abandoned. Destroying the
+    // io_context destroys the suspended fetches, which aborts their imports.
+    {
+      std::lock_guard lock(mu_);
+      ioc_.reset();
+    }
+    PrefetchSummary summary = std::move(st.summary);
+    summary.seconds = seconds_since(st.start);
+    summary.interrupted = summary.done() < summary.total;
+    return summary;
+  }
+
+  void stop() {
+    std::lock_guard lock(mu_);
+    stop_requested_ = true;
+    if (ioc_) ioc_->stop();
+  }
+
+ private:
+  struct RunState {
+    RunState(std::span<const content::Digest> d, const EventFn& e) : digests(d), on_event(e) {}
+    std::span<const content::Digest> digests;
+    const EventFn& on_event;
+    const Clock::time_point start = Clock::now();
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::size_t> live{0};
+    std::function<void()> finish;  // posts the end of the ticks and signals
+    bool finished = false;         // on the control strand
+    std::mutex mu;                 // guards summary and serializes the callbacks
+    PrefetchSummary summary;
+  };
+
+  Awaitable<void> worker(RunState& st) {
+    while (true) {
+      const std::size_t i = st.next.fetch_add(1);
+      if (i >= st.digests.size()) co_return;
+      PrefetchEvent event = co_await one(st.digests[i]);
+      std::lock_guard lock(st.mu);
+      PrefetchSummary& s = st.summary;
+      switch (event.outcome) {
+        case PrefetchOutcome::fetched:
+          ++s.fetched;
+          s.bytes += event.bytes;
+          break;
+        case PrefetchOutcome::already_stored:
+          ++s.already_stored;
+          break;
+        case PrefetchOutcome::failed:
+          ++s.failed;
+          s.failures.push_back(PrefetchFailure{event.digest, event.reason});
+          break;
+      }
+      s.seconds = seconds_since(st.start);
+      if (st.on_event) st.on_event(event, s);
+    }
+  }
+
+  Awaitable<PrefetchEvent> one(const content::Digest& digest) {
+    PrefetchEvent event;
+    event.digest = digest;
+    auto entry = store_.lookup(digest);
+    if (!entry) {
+      event.reason = "the store: " + entry.error().message;
+      co_return event;
+    }
+    if (*entry) {
+      event.outcome = PrefetchOutcome::already_stored;
+      co_return event;
+    }
+    MissAnswer answer = co_await fetcher_.find(digest);
+    switch (answer.kind) {
+      case MissKind::stored: {
+        // The store lacked it a moment ago: the fetch that find() started was
+        // done before find() looked (small files), or another digest of the
+        // same file arrived meanwhile. Either way this run brought it.
+        event.outcome = PrefetchOutcome::fetched;
+        auto stored = store_.lookup(digest);
+        event.bytes = stored && *stored ? (*stored)->size : 0;
+        co_return event;
+      }
+      case MissKind::not_found:
+        event.reason = std::move(answer.reason);
+        co_return event;
+      case MissKind::streaming:
+        break;
+    }
+    if (co_await fetcher_.wait_done(answer)) {
+      event.outcome = PrefetchOutcome::fetched;
+      auto stored = store_.lookup(digest);
+      event.bytes = stored && *stored ? (*stored)->size : answer.length.value_or(0);
+      co_return event;
+    }
+    event.reason = co_await failure_reason(answer, digest);
+    co_return event;
+  }
+
+  // Why the fetch of a streaming answer failed. MissAnswer carries reasons
+  // only for not_found; a body of the ended fetch fails with them ("no
+  // upstream delivered <digest>: <url>: <outcome>; ..."), without reading
+  // anything. The announced length is dropped so that the body cannot fail
+  // for another reason (a next upstream declaring another length).
+  Awaitable<std::string> failure_reason(const MissAnswer& answer, const content::Digest& digest) {
+    MissAnswer probe = answer;
+    probe.length.reset();
+    auto body = fetcher_.body(probe, 0, std::nullopt);
+    auto first = co_await body->next();
+    if (first) {
+      co_return "no news of the fetch for " + std::to_string(options_.miss.deadline.count()) +
+          " ms; given up";
+    }
+    std::string reason = std::move(first.error().message);
+    const std::string prefix = "no upstream delivered " + digest_name(digest) + ": ";
+    if (reason.starts_with(prefix)) reason.erase(0, prefix.size());
+    co_return reason;
+  }
+
+  storage::BlockStore& store_;
+  const PrefetchOptions options_;
+  HttpClient client_;
+  MissFetcher fetcher_;
+
+  std::mutex mu_;  // guards ioc_ and stop_requested_
+  std::optional<net::io_context> ioc_;
+  bool stop_requested_ = false;
+};
+
+Prefetcher::Prefetcher(storage::BlockStore& store, PrefetchOptions options)
+    : impl_(std::make_unique<Impl>(store, std::move(options))) {}
+
+Prefetcher::~Prefetcher() = default;
+
+PrefetchSummary Prefetcher::run(std::span<const content::Digest> digests, const EventFn& on_event,
+                                const TickFn& on_tick) {
+  return impl_->run(digests, on_event, on_tick);
+}
+
+void Prefetcher::stop() { impl_->stop(); }
+
+// ---- text -----------------------------------------------------------------
+
+std::string format_bytes(std::uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes) / 1024;
+  std::size_t unit = 0;
+  // 1023.5 KiB prints as 1.00 MiB, not as 1024 KiB.
+  while (v >= 1023.5 && unit + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++unit;
+  }
+  const int decimals = v < 9.995 ? 2 : v < 99.95 ? 1 : 0;  // three significant digits
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f %s", decimals, v, kUnits[unit]);
+  return buf;
+}
+
+std::string digest_name(const content::Digest& digest) {
+  return std::string(content::algo_name(digest.algo)) + ":" + content::to_hex(digest);
+}
+
+std::string progress_line(const PrefetchSummary& s) {
+  std::string line = std::to_string(s.done()) + "/" + std::to_string(s.total) + " done, " +
+                     std::to_string(s.failed) + " failed, " + format_bytes(s.bytes);
+  const double rate = s.seconds > 0 ? static_cast<double>(s.bytes) / s.seconds : 0;
+  line += ", " + format_bytes(static_cast<std::uint64_t>(rate)) + "/s";
+  return line;
+}
+
+std::string prefetch_summary_json(const PrefetchSummary& s) {
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.3f", s.seconds);
+  return "{\"total\":" + std::to_string(s.total) + ",\"fetched\":" + std::to_string(s.fetched) +
+         ",\"already_stored\":" + std::to_string(s.already_stored) +
+         ",\"failed\":" + std::to_string(s.failed) +
+         ",\"not_done\":" + std::to_string(s.total - std::min(s.total, s.done())) +
+         ",\"bytes\":" + std::to_string(s.bytes) + ",\"seconds\":" + seconds +
+         ",\"interrupted\":" + (s.interrupted ? "true" : "false") + "}";
+}
+
+// ---- the command ------------------------------------------------------------
+
+namespace {
+
+namespace po = boost::program_options;
+
+constexpr std::string_view kHelp =
+    "Usage: srcgate prefetch [--data DIR] [--jobs N] [--mirror URL]... [options] [HASH...]\n"
+    "\n"
+    "Fetches into the store every source that the source index lists (`srcgate\n"
+    "sources import`) and the store does not hold yet, or only the hashes given\n"
+    "(algo:hash in hex, nix32 or base64, SRI, or bare hex), N at a time (default\n"
+    "4). Each goes through the miss path of `srcgate serve`: the hashed mirrors in\n"
+    "order (each --mirror, then https://tarballs.nixos.org unless\n"
+    "--no-default-upstreams), then the URLs indexed for the hash; the bytes are\n"
+    "verified against the hash before anything is stored. A source URL whose\n"
+    "address is loopback, link-local or private is refused unless\n"
+    "--allow-private-upstreams. The configuration (--config FILE, SRCGATE_*\n"
+    "variables, proxies) is read as `srcgate serve` reads it.\n"
+    "\n"
+    "Resumable: what the store holds already is skipped, so running it again\n"
+    "after an interruption fetches only what is missing. Ctrl-C abandons the\n"
+    "running fetches (nothing half-stored) and prints the summary.\n"
+    "\n"
+    "Progress goes to standard error: on a terminal one self-updating line\n"
+    "(done/total, failures, bytes, rate); otherwise one line per fetched or\n"
+    "failed hash. At the end, standard error gets the summary and every failure\n"
+    "with its reason, and standard output one JSON line:\n"
+    "  {\"total\":N,\"fetched\":N,\"already_stored\":N,\"failed\":N,\"not_done\":N,\n"
+    "   \"bytes\":N,\"seconds\":S,\"interrupted\":false}\n"
+    "\n"
+    "The store lives in the data directory given by --data DIR; without it,\n"
+    "$SRCGATE_DATA_DIR, else /var/lib/srcgate for root, else\n"
+    "${XDG_DATA_HOME:-~/.local/share}/srcgate (the directory `srcgate serve` uses).\n"
+    "While `srcgate serve` holds the store it cannot be opened here: run prefetch\n"
+    "while the server is stopped.\n"
+    "\n"
+    "Exit status: 0 when every hash is stored now; 1 when some failed or the run\n"
+    "was interrupted (or the store could not be opened); 2 on a usage error.\n";
+
+enum class FlagKind { value, repeated, on };
+struct Flag {
+  const char* flag;
+  const char* key;  // the configuration key (config.hpp)
+  const char* value_name;
+  const char* help;
+  FlagKind kind = FlagKind::value;
+};
+constexpr Flag kFlags[] = {
+    {"data", "data_dir", "DIR", "the store's data directory (see above for the default)"},
+    {"config", "config", "FILE", "TOML file to read (default $SRCGATE_CONFIG; none)"},
+    {"mirror", "mirrors", "URL",
+     "an upstream hashed mirror (http:// or https://); repeat for more, asked in order; "
+     "replaces the list of $SRCGATE_MIRRORS and the file",
+     FlagKind::repeated},
+    {"no-default-upstreams", "no_default_upstreams", "",
+     "do not ask https://tarballs.nixos.org after the mirrors", FlagKind::on},
+    {"allow-private-upstreams", "allow_private_upstreams", "",
+     "let source-index URLs reach loopback, link-local and private addresses", FlagKind::on},
+    {"ca-file", "ca_file", "FILE",
+     "PEM file of CAs to trust for upstreams besides the system's (default none)"},
+    {"connect-timeout", "connect_timeout", "DURATION",
+     "DNS, TCP, TLS and proxy CONNECT to an upstream (default 5s)"},
+    {"first-byte-timeout", "first_byte_timeout", "DURATION",
+     "from an upstream request to its response headers (default 15s)"},
+    {"stall-timeout", "stall_timeout", "DURATION",
+     "longest wait for the next body byte of an upstream (default 15s)"},
+    {"spool-dir", "spool_dir", "DIR",
+     "where arriving upstream bodies spill, as unlinked files (default <data>/spool)"},
+};
+
+// A prefetch has no client waiting: the search for one hash is bounded by
+// the upstreams' own timeouts, and this only guards against a fetch that
+// gives no news at all.
+constexpr std::chrono::milliseconds kPrefetchDeadline{60 * 60 * 1000};
+constexpr unsigned kMaxJobs = 1024;
+
+int usage(std::ostream& err, const std::string& message) {
+  err << "srcgate prefetch: " << message << "\nTry 'srcgate prefetch --help'.\n";
+  return kExitUsage;
+}
+
+// What the progress display writes to `err`. Callbacks come serialized.
+class Display {
+ public:
+  Display(std::ostream& err, bool terminal) : err_(err), terminal_(terminal) {}
+
+  void event(const PrefetchEvent& e, const PrefetchSummary& s) {
+    if (terminal_) {
+      if (e.outcome == PrefetchOutcome::failed) {
+        err_ << "\r\033[K"
+             << "srcgate prefetch: failed " << digest_name(e.digest) << ": " << e.reason << '\n';
+        redraw(s);
+      } else if (Clock::now() - drawn_at_ >= kRedrawEvery) {
+        redraw(s);  // a resumed run skips stored hashes faster than a terminal draws
+      }
+      return;
+    }
+    const std::string count = "[" + std::to_string(s.done()) + "/" + std::to_string(s.total) + "] ";
+    switch (e.outcome) {
+      case PrefetchOutcome::fetched:
+        err_ << "srcgate prefetch: " << count << "fetched " << digest_name(e.digest) << " ("
+             << e.bytes << " bytes)\n";
+        break;
+      case PrefetchOutcome::failed:
+        err_ << "srcgate prefetch: " << count << "failed " << digest_name(e.digest) << ": "
+             << e.reason << '\n';
+        break;
+      case PrefetchOutcome::already_stored:
+        return;  // counted in the summary; a resumed run would print mostly these
+    }
+    err_.flush();
+  }
+
+  void tick(const PrefetchSummary& s) {
+    if (terminal_) redraw(s);
+  }
+
+  // Ends the self-updating line before the summary.
+  void end() {
+    if (terminal_ && drawn_) err_ << "\r\033[K";
+    err_.flush();
+  }
+
+ private:
+  static constexpr std::chrono::milliseconds kRedrawEvery{100};
+
+  void redraw(const PrefetchSummary& s) {
+    err_ << "\r\033[K"
+         << "srcgate prefetch: " << progress_line(s);
+    err_.flush();
+    drawn_ = true;
+    drawn_at_ = Clock::now();
+  }
+
+  std::ostream& err_;
+  const bool terminal_;
+  bool drawn_ = false;
+  Clock::time_point drawn_at_{};
+};
+
+void print_summary(const PrefetchSummary& s, std::ostream& out, std::ostream& err) {
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.1f", s.seconds);
+  err << "srcgate prefetch: " << s.fetched << " fetched (" << format_bytes(s.bytes) << "), "
+      << s.already_stored << " already stored, " << s.failed << " failed, of " << s.total << " in "
+      << seconds << " s";
+  if (s.interrupted) err << "; interrupted with " << s.total - s.done() << " not done";
+  err << '\n';
+  if (!s.failures.empty()) {
+    err << "srcgate prefetch: " << s.failures.size() << " failure(s):\n";
+    for (const PrefetchFailure& f : s.failures) {
+      err << "  " << digest_name(f.digest) << ": " << f.reason << '\n';
+    }
+  }
+  err.flush();
+  out << prefetch_summary_json(s) << '\n';
+  out.flush();
+}
+
+}  // namespace
+
+int run_prefetch_command(const std::vector<std::string>& args, std::ostream& out,
+                         std::ostream& err) {
+  po::options_description visible("Options");
+  unsigned jobs = 4;
+  visible.add_options()("help,h", "print this help")("jobs,j",
+                                                     po::value<unsigned>(&jobs)->value_name("N"),
+                                                     "hashes fetched at the same time (default 4)");
+  for (const Flag& f : kFlags) {
+    switch (f.kind) {
+      case FlagKind::value:
+        visible.add_options()(f.flag, po::value<std::string>()->value_name(f.value_name), f.help);
+        break;
+      case FlagKind::repeated:
+        visible.add_options()(
+            f.flag, po::value<std::vector<std::string>>()->value_name(f.value_name), f.help);
+        break;
+      case FlagKind::on:
+        visible.add_options()(f.flag, f.help);
+        break;
+    }
+  }
+  std::vector<std::string> hashes;
+  po::options_description hidden;
+  hidden.add_options()("hash", po::value<std::vector<std::string>>(&hashes));
+  po::positional_options_description positional;
+  positional.add("hash", -1);
+  po::options_description all;
+  all.add(visible).add(hidden);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return usage(err, e.what());
+  }
+  if (vm.count("help")) {
+    out << kHelp << '\n' << visible;
+    return kExitOk;
+  }
+  if (jobs < 1 || jobs > kMaxJobs) {
+    return usage(
+        err, "--jobs: expected 1 to " + std::to_string(kMaxJobs) + ", got " + std::to_string(jobs));
+  }
+  std::vector<content::Digest> digests;
+  for (const std::string& h : hashes) {
+    auto d = parse_hash_argument(h);
+    if (!d) return usage(err, "'" + h + "': " + d.error().message);
+    if (std::find(digests.begin(), digests.end(), *d) == digests.end()) digests.push_back(*d);
+  }
+
+  config::ConfigSources sources;
+  for (const Flag& f : kFlags) {
+    if (!vm.count(f.flag)) continue;
+    switch (f.kind) {
+      case FlagKind::value:
+        sources.flags[f.key] = vm[f.flag].as<std::string>();
+        break;
+      case FlagKind::repeated: {
+        std::string list;
+        for (const std::string& v : vm[f.flag].as<std::vector<std::string>>()) {
+          list += (list.empty() ? "" : " ") + v;
+        }
+        sources.flags[f.key] = list;
+        break;
+      }
+      case FlagKind::on:
+        sources.flags[f.key] = "true";
+        break;
+    }
+  }
+  sources.env = config::environment_map();
+  sources.root = ::geteuid() == 0;
+  config::Config cfg;
+  try {
+    cfg = config::load_config(sources);
+  } catch (const config::ConfigError& e) {
+    err << "srcgate prefetch: " << e.what() << '\n';
+    return kExitUsage;
+  }
+  if (cfg.offline) {
+    return usage(err,
+                 "offline is set (SRCGATE_OFFLINE or the config file): prefetch needs upstream "
+                 "I/O");
+  }
+
+  PrefetchOptions options;
+  options.jobs = jobs;
+  options.stop_on_signals = true;
+  auto proxy = ProxySettings::from_environment(sources.env);
+  if (!proxy) {
+    err << "srcgate prefetch: proxy: " << proxy.error().message << '\n';
+    return kExitUsage;
+  }
+  options.client.proxy = std::move(*proxy);
+  if (!cfg.ca_file.empty()) options.client.ca_file = cfg.ca_file;
+  options.client.connect_timeout = cfg.connect_timeout;
+  options.client.first_byte_timeout = cfg.first_byte_timeout;
+  options.client.stall_timeout = cfg.stall_timeout;
+  options.miss.mirrors = config::effective_mirrors(cfg);
+  options.miss.negative_ttl = std::chrono::milliseconds(0);  // each hash is asked once
+  options.miss.deadline = kPrefetchDeadline;
+  options.miss.spool_dir = cfg.spool_dir;
+  options.miss.allow_private_sources = cfg.allow_private_upstreams;
+
+  storage::RocksDbOptions store_options;
+  store_options.dir = cfg.data_dir;
+  store_options.create_if_missing = !digests.empty();
+  if (cfg.max_size != 0) store_options.store.max_size = cfg.max_size;
+  auto store = storage::open_rocksdb_store(store_options);
+  if (!store) {
+    const auto& e = store.error();
+    err << "srcgate prefetch: ";
+    if (e.code == storage::Errc::busy) {
+      err << "the store at " << cfg.data_dir.string()
+          << " is in use by another process (is `srcgate serve` running?); stop the server and "
+             "run prefetch again (the server fetches a missing source when it is asked for it)\n";
+    } else if (e.code == storage::Errc::not_found) {
+      err << "there is no store at " << cfg.data_dir.string()
+          << " (index sources first with `srcgate sources import`, or pass --data DIR)\n";
+    } else {
+      err << "cannot open the store at " << cfg.data_dir.string() << ": " << e.message << '\n';
+    }
+    return kExitFailure;
+  }
+
+  if (digests.empty()) {
+    auto listed =
+        (*store)->for_each_source([&](const content::Digest& d, const std::vector<std::string>&) {
+          digests.push_back(d);
+          return true;
+        });
+    if (!listed) {
+      err << "srcgate prefetch: cannot read the source index: " << listed.error().message << '\n';
+      return kExitFailure;
+    }
+    if (digests.empty()) {
+      err << "srcgate prefetch: the source index is empty (index sources with `srcgate sources "
+             "import FILE.json`)\n";
+    }
+  }
+
+  std::optional<Prefetcher> prefetcher;
+  try {
+    prefetcher.emplace(**store, std::move(options));
+  } catch (const std::runtime_error& e) {
+    if (cfg.ca_file.empty()) throw;
+    err << "srcgate prefetch: config: ca_file: " << e.what() << '\n';
+    return kExitUsage;
+  }
+  Display display(err, &err == &std::cerr && ::isatty(STDERR_FILENO) == 1);
+  const PrefetchSummary summary = prefetcher->run(
+      digests, [&](const PrefetchEvent& e, const PrefetchSummary& s) { display.event(e, s); },
+      [&](const PrefetchSummary& s) { display.tick(s); });
+  prefetcher.reset();
+  display.end();
+  print_summary(summary, out, err);
+  if (!out) {
+    err << "srcgate prefetch: cannot write to standard output\n";
+    return kExitFailure;
+  }
+  return summary.all_ok() ? kExitOk : kExitFailure;
+}
+
+}  // namespace srcgate::server
