@@ -12,6 +12,7 @@
 
 #include "content/encoding.hpp"
 #include "content/nix_hash.hpp"
+#include "server/cli_command.hpp"
 #include "server/empty_store_handler.hpp"
 #include "server/hash_command.hpp"
 #include "server/source_list.hpp"
@@ -69,8 +70,15 @@ Awaitable<Response> AdminApi::handle(const Request& request, const ApiRequest& a
       co_return Response::text(400, "bad percent-escape in '" + std::string(path) + "'");
     co_return pin(request, *decoded);
   }
+  if (path == "sources" && (request.method == Method::get || request.method == Method::head)) {
+    co_return get_sources();
+  }
   if (path == "files" || path == "car" || path == "sources") {
     if (request.method != Method::put) {
+      if (path == "sources") {
+        co_return std::move(
+            Response::text(405, "method not allowed").header("Allow", "GET, HEAD, PUT"));
+      }
       co_return std::move(Response::text(405, "method not allowed").header("Allow", "PUT"));
     }
     if (path == "files") co_return co_await put_file(request, api);
@@ -249,6 +257,24 @@ Awaitable<Response> AdminApi::put_sources(const Request& request) const {
   r.header("Content-Type", "application/json");
   r.header("Cache-Control", "no-store");
   co_return r;
+}
+
+Response AdminApi::get_sources() const {
+  boost::json::array list;
+  auto walked = store_.for_each_source(
+      [&](const content::Digest& digest, const std::vector<std::string>& urls) {
+        boost::json::array u;
+        u.reserve(urls.size());
+        for (const std::string& url : urls) u.emplace_back(to_valid_utf8(url));
+        boost::json::object entry;
+        entry.emplace("hash", content::to_hex(digest));
+        entry.emplace("type", content::algo_name(digest.algo));
+        entry.emplace("urls", std::move(u));
+        list.emplace_back(std::move(entry));
+        return true;
+      });
+  if (!walked) return storage_failure(walked.error());
+  return json(200, list);
 }
 
 }  // namespace srcgate::server

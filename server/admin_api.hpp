@@ -12,6 +12,11 @@
 //                                      of `srcgate sources import` with its
 //                                      "problems" (400 when the body is not a JSON
 //                                      array, 413 above 128 MiB)
+//   GET    /api/v1/sources             the source index as find-tarballs JSON, one
+//                                      element per hash in the store's key order:
+//                                      [{"hash":"<hex>","type":"sha256","urls":[...]}]
+//                                      (what PUT accepts; `srcgate prefetch --server`
+//                                      lists the hashes to fetch with it)
 // A hash is "algo:<hash>", SRI "algo-<base64>" or bare hex (its length names
 // md5, sha1, sha256 or sha512); it must be in the name index.
 // Thread-safety: immutable after construction; handle() is safe from any
@@ -47,6 +52,7 @@ class AdminApi {
   Awaitable<Response> put_file(const Request& request, const ApiRequest& api) const;
   Awaitable<Response> put_car(const Request& request) const;
   Awaitable<Response> put_sources(const Request& request) const;
+  Response get_sources() const;
 
   storage::BlockStore& store_;
   AdminOptions options_;

@@ -87,6 +87,13 @@ class Prefetcher {
   // The store must outlive the Prefetcher. Throws std::runtime_error when
   // options.client.ca_file cannot be loaded (as HttpClient does).
   Prefetcher(storage::BlockStore& store, PrefetchOptions options);
+  // Through a running srcgate instead of a store: `server` is the base of its
+  // hashed-mirror routes ("http://host:port[/base]"); a digest it holds
+  // (HEAD with Cache-Control: only-if-cached answers 200) is already_stored,
+  // else GET <server>/<algo>/<hex>, its body read to the end and discarded,
+  // makes the server fetch it; the reason of a failure is the server's
+  // answer. options.miss is not used.
+  Prefetcher(std::string server, PrefetchOptions options);
   ~Prefetcher();
   Prefetcher(const Prefetcher&) = delete;
   Prefetcher& operator=(const Prefetcher&) = delete;

@@ -665,3 +665,95 @@ TEST_CASE("srcgate prefetch stopped midway (SIGINT, SIGKILL) resumes with what i
   CHECK(stored_files() == 194);
   verify_passes();
 }
+
+TEST_CASE("srcgate prefetch --server has a running srcgate fetch its indexed sources",
+          "[prefetch][cli][server]") {
+  const std::string bin = test::srcgate_binary().string();
+  const auto sources = make_sources(40, "server");  // 7: 404, 13: wrong bytes, 21: reset
+  Origin origin(sources);
+  test::TempDir tmp;
+  const std::string data = (tmp / "data").string();
+  test::write_file(tmp / "sources.json", content::as_bytes(sources_json(sources, origin.url())));
+  REQUIRE(
+      test::run_command({bin, "sources", "import", "--data", data, (tmp / "sources.json").string()})
+          .exit_code == 0);
+  const std::string token = "SRCGATE_ADMIN_TOKEN=prefetch-test-token";
+  test::TempDir server_dir;
+  Child serve(
+      {"/usr/bin/env", token, bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--threads",
+       "2", "--no-default-upstreams", "--allow-private-upstreams", "--negative-cache-ttl", "0"},
+      server_dir.path());
+  // The port, from "srcgate serve: listening on 127.0.0.1:PORT with ...".
+  std::string port;
+  for (int i = 0; i < 1000 && port.empty(); ++i) {
+    const std::string log =
+        std::filesystem::exists(server_dir / "stderr") ? read_text(server_dir / "stderr") : "";
+    const std::string marker = "listening on 127.0.0.1:";
+    if (const auto at = log.find(marker); at != std::string::npos) {
+      const auto end = log.find(' ', at + marker.size());
+      if (end != std::string::npos) port = log.substr(at + marker.size(), end - at - marker.size());
+    }
+    if (port.empty()) std::this_thread::sleep_for(10ms);
+  }
+  INFO((std::filesystem::exists(server_dir / "stderr") ? read_text(server_dir / "stderr") : ""));
+  REQUIRE_FALSE(port.empty());
+  const std::string url = "http://127.0.0.1:" + port;
+
+  // The store is the server's: a local prefetch says so and points at --server.
+  const auto busy = test::run_command({bin, "prefetch", "--data", data, "--no-default-upstreams"});
+  CHECK(busy.exit_code == 1);
+  CHECK_THAT(busy.err, Contains("is in use by another process"));
+  CHECK_THAT(busy.err, Contains("srcgate prefetch --server http://HOST:PORT"));
+  CHECK(test::run_command({bin, "prefetch", "--server", url, "--data", data}).exit_code == 2);
+
+  const std::vector<std::string> prefetch = {"/usr/bin/env", token, bin,      "prefetch",
+                                             "--server",     url,   "--jobs", "4"};
+  const auto first = test::run_command(prefetch);
+  INFO(first.err);
+  CHECK(first.exit_code == 1);
+  CHECK_THAT(first.out, StartsWith("{\"total\":40,\"fetched\":37,\"already_stored\":0,"
+                                   "\"failed\":3,\"not_done\":0,"));
+  std::map<std::string, std::string> listed;  // digest name -> reason in the final list
+  for (const std::string& line : lines(first.err)) {
+    if (line.starts_with("  sha256:")) listed[line.substr(2, 71)] = line.substr(75);
+  }
+  REQUIRE(listed.size() == 3);
+  for (std::size_t i : {7, 13, 21}) {
+    const std::string name = sha256_name(sources[i].bytes);
+    INFO(i << ": " << listed[name]);
+    CHECK_THAT(listed[name], StartsWith(url + "/sha256/" + name.substr(7) + ": "));
+  }
+  // The server's 404 says what the origin answered.
+  CHECK_THAT(listed[sha256_name(sources[7].bytes)],
+             Contains("404: ") && Contains(origin.url() + sources[7].target));
+  CHECK_THAT(listed[sha256_name(sources[21].bytes)], Contains(origin.url() + sources[21].target));
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    if (sources[i].kind != Kind::good) continue;
+    INFO(i);
+    CHECK(origin.server().requests(sources[i].target) == 1);
+  }
+
+  // Again: everything good is already there (HEAD only-if-cached), no origin request.
+  const std::uint64_t good_before = requests_for(origin.server(), sources, true);
+  const auto second = test::run_command(prefetch);
+  INFO(second.err);
+  CHECK(second.exit_code == 1);
+  CHECK_THAT(second.out, StartsWith("{\"total\":40,\"fetched\":0,\"already_stored\":37,"
+                                    "\"failed\":3,\"not_done\":0,\"bytes\":0,"));
+  CHECK(requests_for(origin.server(), sources, true) == good_before);
+  // Named hashes need no token.
+  const auto named =
+      test::run_command({bin, "prefetch", "--server", url, sha256_name(sources[0].bytes)});
+  INFO(named.err);
+  CHECK(named.exit_code == 0);
+  CHECK_THAT(named.out,
+             StartsWith("{\"total\":1,\"fetched\":0,\"already_stored\":1,\"failed\":0,"));
+
+  serve.signal(SIGTERM);
+  CHECK(serve.wait() == 0);
+  const auto verify = test::run_command({bin, "verify", "--data", data});
+  INFO(verify.out << verify.err);
+  CHECK(verify.exit_code == 0);
+  const auto stats = test::run_command({bin, "stats", "--data", data});
+  CHECK(json_number(stats.out, "files") == 37);
+}

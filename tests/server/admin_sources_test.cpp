@@ -102,8 +102,13 @@ TEST_CASE("PUT /api/v1/sources indexes a find-tarballs list and answers its summ
   HttpResult rejected = http(gw.url() + "/api/v1/sources", put_bad);
   CHECK(rejected.status == 400);
   CHECK_THAT(rejected.body, Contains("expected a JSON array"));
-  CHECK(http(gw.url() + "/api/v1/sources", auth).status == 405);
   CHECK(http(gw.url() + "/api/v1/sources", auth, "POST").status == 405);
+  // GET lists the index as find-tarballs JSON (what PUT accepts).
+  HttpResult listed = http(gw.url() + "/api/v1/sources", auth);
+  CHECK(listed.status == 200);
+  CHECK_THAT(listed.body,
+             Contains("{\"hash\":\"" + kAbc256 +
+                      "\",\"type\":\"sha256\",\"urls\":[\"https://example.org/abc\"]}"));
   // An empty body is an empty document: not JSON.
   std::vector<std::string> empty = auth;
   empty.insert(empty.end(), {"-X", "PUT", "-H", "Content-Length: 0"});
