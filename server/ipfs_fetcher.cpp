@@ -95,8 +95,8 @@ enum class Check { satisfied, missing, unanswerable };
 // has_block(); dag-pb nodes are read for their links.
 Check walk_complete(storage::BlockStore& store, const Cid& terminal, DagScope scope,
                     const std::optional<InclusiveRange>& range) {
-  if (scope != DagScope::block && !range) {
-    // A complete file record holds every block of the file's DAG.
+  if (scope != DagScope::block) {
+    // A complete file record holds every block of the file's DAG (any range).
     auto rec = store.record(terminal);
     if (rec && *rec && (*rec)->digests) return Check::satisfied;
   }
