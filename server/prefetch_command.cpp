@@ -35,6 +35,7 @@
 #include "content/nix_hash.hpp"
 #include "server/admin_client.hpp"
 #include "server/cli_command.hpp"
+#include "server/config_flags.hpp"
 #include "server/proxy_settings.hpp"
 #include "server/source_list.hpp"
 #include "server/url.hpp"
@@ -447,35 +448,22 @@ constexpr std::string_view kHelp =
     "Exit status: 0 when every hash is stored now; 1 when some failed or the run\n"
     "was interrupted (or the store could not be opened); 2 on a usage error.\n";
 
-enum class FlagKind { value, repeated, on };
-struct Flag {
-  const char* flag;
-  const char* key;  // the configuration key (config.hpp)
-  const char* value_name;
-  const char* help;
-  FlagKind kind = FlagKind::value;
-};
-constexpr Flag kFlags[] = {
+constexpr ConfigFlag kFlags[] = {
     {"data", "data_dir", "DIR", "the store's data directory (see above for the default)"},
-    {"config", "config", "FILE", "TOML file to read (default $SRCGATE_CONFIG; none)"},
+    kConfigFileFlag,
     {"mirror", "mirrors", "URL",
      "an upstream hashed mirror (http:// or https://); repeat for more, asked in order; "
      "replaces the list of $SRCGATE_MIRRORS and the file",
-     FlagKind::repeated},
+     ConfigFlagKind::repeated},
     {"no-default-upstreams", "no_default_upstreams", "",
-     "do not ask https://tarballs.nixos.org after the mirrors", FlagKind::on},
+     "do not ask https://tarballs.nixos.org after the mirrors", ConfigFlagKind::on},
     {"allow-private-upstreams", "allow_private_upstreams", "",
-     "let source-index URLs reach loopback, link-local and private addresses", FlagKind::on},
-    {"ca-file", "ca_file", "FILE",
-     "PEM file of CAs to trust for upstreams besides the system's (default none)"},
-    {"connect-timeout", "connect_timeout", "DURATION",
-     "DNS, TCP, TLS and proxy CONNECT to an upstream (default 5s)"},
-    {"first-byte-timeout", "first_byte_timeout", "DURATION",
-     "from an upstream request to its response headers (default 15s)"},
-    {"stall-timeout", "stall_timeout", "DURATION",
-     "longest wait for the next body byte of an upstream (default 15s)"},
-    {"spool-dir", "spool_dir", "DIR",
-     "where arriving upstream bodies spill, as unlinked files (default <data>/spool)"},
+     "let source-index URLs reach loopback, link-local and private addresses", ConfigFlagKind::on},
+    kCaFileFlag,
+    kConnectTimeoutFlag,
+    kFirstByteTimeoutFlag,
+    kStallTimeoutFlag,
+    kSpoolDirFlag,
 };
 
 // A prefetch has no client waiting: the search for one hash is bounded by
@@ -682,20 +670,7 @@ int run_prefetch_command(const std::vector<std::string>& args, std::ostream& out
       "server", po::value<std::string>(&server)->value_name("URL"),
       "have the `srcgate serve` at URL (http://host:port[/base]) fetch them instead of "
       "opening the store");
-  for (const Flag& f : kFlags) {
-    switch (f.kind) {
-      case FlagKind::value:
-        visible.add_options()(f.flag, po::value<std::string>()->value_name(f.value_name), f.help);
-        break;
-      case FlagKind::repeated:
-        visible.add_options()(
-            f.flag, po::value<std::vector<std::string>>()->value_name(f.value_name), f.help);
-        break;
-      case FlagKind::on:
-        visible.add_options()(f.flag, f.help);
-        break;
-    }
-  }
+  add_config_flags(kFlags, visible);
   std::vector<std::string> hashes;
   po::options_description hidden;
   hidden.add_options()("hash", po::value<std::vector<std::string>>(&hashes));
@@ -725,35 +700,10 @@ int run_prefetch_command(const std::vector<std::string>& args, std::ostream& out
     if (std::find(digests.begin(), digests.end(), *d) == digests.end()) digests.push_back(*d);
   }
 
-  config::ConfigSources sources;
-  for (const Flag& f : kFlags) {
-    if (!vm.count(f.flag)) continue;
-    switch (f.kind) {
-      case FlagKind::value:
-        sources.flags[f.key] = vm[f.flag].as<std::string>();
-        break;
-      case FlagKind::repeated: {
-        std::string list;
-        for (const std::string& v : vm[f.flag].as<std::vector<std::string>>()) {
-          list += (list.empty() ? "" : " ") + v;
-        }
-        sources.flags[f.key] = list;
-        break;
-      }
-      case FlagKind::on:
-        sources.flags[f.key] = "true";
-        break;
-    }
-  }
-  sources.env = config::environment_map();
-  sources.root = ::geteuid() == 0;
-  config::Config cfg;
-  try {
-    cfg = config::load_config(sources);
-  } catch (const config::ConfigError& e) {
-    err << "srcgate prefetch: " << e.what() << '\n';
-    return kExitUsage;
-  }
+  const config::ConfigSources sources = command_config_sources(kFlags, vm);
+  std::optional<config::Config> loaded = load_command_config(sources, "prefetch", err);
+  if (!loaded) return kExitUsage;
+  const config::Config& cfg = *loaded;
   if (cfg.offline) {
     return usage(err,
                  "offline is set (SRCGATE_OFFLINE or the config file): prefetch needs upstream "

@@ -1,7 +1,5 @@
 #include "server/serve_command.hpp"
 
-#include <unistd.h>
-
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -10,9 +8,11 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include "config/config.hpp"
 #include "server/cli_command.hpp"
+#include "server/config_flags.hpp"
 #include "server/gateway_handler.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics.hpp"
@@ -62,19 +62,7 @@ constexpr std::string_view kHelp =
     "through CONNECT); --ca-file adds a CA to the system's.\n";
 
 // Flag name -> config key, in --help order; the help text says the default.
-enum class FlagKind {
-  value,     // --flag VALUE
-  repeated,  // --flag VALUE, any number of times; the values become one list
-  on,        // --flag alone: the key is true
-};
-struct Flag {
-  const char* flag;
-  const char* key;
-  const char* value_name;
-  const char* help;
-  FlagKind kind = FlagKind::value;
-};
-constexpr Flag kFlags[] = {
+constexpr ConfigFlag kFlags[] = {
     {"listen", "listen", "HOST:PORT",
      "address to listen on (default 0.0.0.0:8080: every interface, for a LAN; use "
      "127.0.0.1:8080 to serve this host only)"},
@@ -82,7 +70,7 @@ constexpr Flag kFlags[] = {
      "the store's data directory (default $SRCGATE_DATA_DIR, /var/lib/srcgate for root, else "
      "${XDG_DATA_HOME:-~/.local/share}/srcgate)"},
     {"threads", "threads", "N", "I/O threads (default: the number of CPUs)"},
-    {"config", "config", "FILE", "TOML file to read (default $SRCGATE_CONFIG; none)"},
+    kConfigFileFlag,
     {"base-path", "base_path", "PATH",
      "serve under this URL prefix too, e.g. /cache (default none)"},
     {"max-connections", "max_connections", "N",
@@ -104,35 +92,31 @@ constexpr Flag kFlags[] = {
     {"mirror", "mirrors", "URL",
      "an upstream hashed mirror (http:// or https://, e.g. http://srcgate-2:8080); repeat "
      "for more, asked in order; replaces the list of $SRCGATE_MIRRORS and the file",
-     FlagKind::repeated},
+     ConfigFlagKind::repeated},
     {"no-default-upstreams", "no_default_upstreams", "",
      "do not ask https://tarballs.nixos.org after the mirrors, nor "
      "https://trustless-gateway.link after the IPFS gateways",
-     FlagKind::on},
-    {"offline", "offline", "", "no upstream I/O at all: a miss is a 404 at once", FlagKind::on},
+     ConfigFlagKind::on},
+    {"offline", "offline", "", "no upstream I/O at all: a miss is a 404 at once",
+     ConfigFlagKind::on},
     {"allow-private-upstreams", "allow_private_upstreams", "",
      "let source-index URLs reach loopback, link-local and private addresses (refused by "
      "default, as a guard against SSRF; mirrors are never filtered)",
-     FlagKind::on},
+     ConfigFlagKind::on},
     {"ipfs-gateway", "ipfs_gateways", "URL",
      "a trustless IPFS gateway for /ipfs/ misses (http:// or https://, e.g. "
      "http://srcgate-2:8080); repeat for more, asked in order; replaces the list of "
      "$SRCGATE_IPFS_GATEWAYS and the file",
-     FlagKind::repeated},
-    {"ca-file", "ca_file", "FILE",
-     "PEM file of CAs to trust for upstreams besides the system's (default none)"},
-    {"connect-timeout", "connect_timeout", "DURATION",
-     "DNS, TCP, TLS and proxy CONNECT to an upstream (default 5s)"},
-    {"first-byte-timeout", "first_byte_timeout", "DURATION",
-     "from an upstream request to its response headers (default 15s)"},
-    {"stall-timeout", "stall_timeout", "DURATION",
-     "longest wait for the next body byte of an upstream (default 15s)"},
+     ConfigFlagKind::repeated},
+    kCaFileFlag,
+    kConnectTimeoutFlag,
+    kFirstByteTimeoutFlag,
+    kStallTimeoutFlag,
     {"miss-deadline", "miss_deadline", "DURATION",
      "from a miss's request to its answer, streaming or 404 (default 30s)"},
     {"negative-cache-ttl", "negative_cache_ttl", "DURATION",
      "remember a hash that no upstream has for this long; 0 disables (default 60s)"},
-    {"spool-dir", "spool_dir", "DIR",
-     "where arriving upstream bodies spill, as unlinked files (default <data>/spool)"},
+    kSpoolDirFlag,
 };
 
 int usage(std::ostream& err, const std::string& message) {
@@ -236,20 +220,7 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
   std::map<std::string, std::string> values;
   visible.add_options()("help,h", "print this help")(
       "print-config", "print the effective configuration as TOML and exit");
-  for (const Flag& f : kFlags) {
-    switch (f.kind) {
-      case FlagKind::value:
-        visible.add_options()(f.flag, po::value<std::string>()->value_name(f.value_name), f.help);
-        break;
-      case FlagKind::repeated:
-        visible.add_options()(
-            f.flag, po::value<std::vector<std::string>>()->value_name(f.value_name), f.help);
-        break;
-      case FlagKind::on:
-        visible.add_options()(f.flag, f.help);
-        break;
-    }
-  }
+  add_config_flags(kFlags, visible);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(visible).run(), vm);
@@ -262,35 +233,10 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
     return kExitOk;
   }
 
-  config::ConfigSources sources;
-  for (const Flag& f : kFlags) {
-    if (!vm.count(f.flag)) continue;
-    switch (f.kind) {
-      case FlagKind::value:
-        sources.flags[f.key] = vm[f.flag].as<std::string>();
-        break;
-      case FlagKind::repeated: {  // one list, as config reads it: separated by spaces
-        std::string list;
-        for (const std::string& v : vm[f.flag].as<std::vector<std::string>>()) {
-          list += (list.empty() ? "" : " ") + v;
-        }
-        sources.flags[f.key] = list;
-        break;
-      }
-      case FlagKind::on:
-        sources.flags[f.key] = "true";
-        break;
-    }
-  }
-  sources.env = config::environment_map();
-  sources.root = ::geteuid() == 0;
-  config::Config cfg;
-  try {
-    cfg = config::load_config(sources);
-  } catch (const config::ConfigError& e) {
-    err << "srcgate serve: " << e.what() << '\n';
-    return kExitUsage;
-  }
+  const config::ConfigSources sources = command_config_sources(kFlags, vm);
+  std::optional<config::Config> loaded = load_command_config(sources, "serve", err);
+  if (!loaded) return kExitUsage;
+  const config::Config& cfg = *loaded;
   if (vm.count("print-config")) {
     out << config::to_toml(cfg);
     std::string upstreams;
