@@ -109,4 +109,18 @@ std::string to_valid_utf8(std::string_view bytes) {
   return out;
 }
 
+void print_store_open_error(std::ostream& err, std::string_view command,
+                            const std::filesystem::path& dir, const storage::Error& error,
+                            std::string_view busy_advice, std::string_view missing_advice) {
+  err << "srcgate " << command << ": ";
+  if (error.code == storage::Errc::busy) {
+    err << "the store at " << dir.string()
+        << " is in use by another process (is `srcgate serve` running?); " << busy_advice << '\n';
+  } else if (error.code == storage::Errc::not_found) {
+    err << "there is no store at " << dir.string() << " (" << missing_advice << ")\n";
+  } else {
+    err << "cannot open the store at " << dir.string() << ": " << error.message << '\n';
+  }
+}
+
 }  // namespace srcgate::server

@@ -1,15 +1,19 @@
 // The command-line front end's shared pieces: the table of subcommands
 // (`srcgate <command> [args]`), the dispatcher over it, the exit codes every
-// command uses, and text helpers for machine-readable output.
+// command uses, text helpers for machine-readable output, and the message of a
+// store that a command cannot open.
 // Thread-safety: free functions over caller-owned data; dispatch() runs on the
 // calling thread and writes only to the streams it is given.
 #pragma once
 
+#include <filesystem>
 #include <iosfwd>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "storage/storage_error.hpp"
 
 namespace srcgate::server {
 
@@ -43,5 +47,13 @@ std::string version_line();
 // replaced by U+FFFD (EF BF BD). Used for file names in JSON output, which must
 // be valid UTF-8 whatever the file system holds.
 std::string to_valid_utf8(std::string_view bytes);
+
+// Writes one line "srcgate <command>: ..." on `err` saying why the store at
+// `dir` could not be opened (`error`, from storage::open_rocksdb_store): in use
+// by another process, followed by `busy_advice` (what to do instead); not
+// there, followed by `missing_advice` in parentheses; else the error's message.
+void print_store_open_error(std::ostream& err, std::string_view command,
+                            const std::filesystem::path& dir, const storage::Error& error,
+                            std::string_view busy_advice, std::string_view missing_advice);
 
 }  // namespace srcgate::server

@@ -737,19 +737,10 @@ int run_prefetch_command(const std::vector<std::string>& args, std::ostream& out
   if (cfg.max_size != 0) store_options.store.max_size = cfg.max_size;
   auto store = storage::open_rocksdb_store(store_options);
   if (!store) {
-    const auto& e = store.error();
-    err << "srcgate prefetch: ";
-    if (e.code == storage::Errc::busy) {
-      err << "the store at " << cfg.data_dir.string()
-          << " is in use by another process (is `srcgate serve` running?); stop the server and "
-             "run prefetch again, or let the server fetch (`srcgate prefetch --server "
-             "http://HOST:PORT`)\n";
-    } else if (e.code == storage::Errc::not_found) {
-      err << "there is no store at " << cfg.data_dir.string()
-          << " (index sources first with `srcgate sources import`, or pass --data DIR)\n";
-    } else {
-      err << "cannot open the store at " << cfg.data_dir.string() << ": " << e.message << '\n';
-    }
+    print_store_open_error(err, "prefetch", cfg.data_dir, store.error(),
+                           "stop the server and run prefetch again, or let the server fetch "
+                           "(`srcgate prefetch --server http://HOST:PORT`)",
+                           "index sources first with `srcgate sources import`, or pass --data DIR");
     return kExitFailure;
   }
 

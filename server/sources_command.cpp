@@ -171,18 +171,10 @@ std::unique_ptr<storage::BlockStore> open_store(const Cli& cli, bool create, std
   o.create_if_missing = create;
   auto store = storage::open_rocksdb_store(o);
   if (store) return std::move(*store);
-  const auto& e = store.error();
-  err << "srcgate " << cli.name << ": ";
-  if (e.code == storage::Errc::busy) {
-    err << "the store at " << o.dir.string()
-        << " is in use by another process (is `srcgate serve` running?); use the server's "
-           "admin API instead (`srcgate sources import --server http://HOST:PORT`)\n";
-  } else if (e.code == storage::Errc::not_found) {
-    err << "there is no store at " << o.dir.string()
-        << " (import something first, or pass --data DIR)\n";
-  } else {
-    err << "cannot open the store at " << o.dir.string() << ": " << e.message << '\n';
-  }
+  print_store_open_error(
+      err, cli.name, o.dir, store.error(),
+      "use the server's admin API instead (`srcgate sources import --server http://HOST:PORT`)",
+      "import something first, or pass --data DIR");
   return nullptr;
 }
 

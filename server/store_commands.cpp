@@ -123,20 +123,12 @@ std::unique_ptr<BlockStore> open_store(const Cli& cli, bool create, std::ostream
   if (!cli.max_size.empty()) o.store.max_size = parse_size(cli.max_size);
   auto store = storage::open_rocksdb_store(o);
   if (store) return std::move(*store);
-  const auto& e = store.error();
-  err << "srcgate " << cli.name << ": ";
-  if (e.code == storage::Errc::busy) {
-    err << "the store at " << o.dir.string()
-        << " is in use by another process (is `srcgate serve` running?); use the server's "
-           "admin API instead"
-        << (cli.server_capable ? " (`srcgate " + cli.name + " --server http://HOST:PORT`)" : "")
-        << '\n';
-  } else if (e.code == storage::Errc::not_found) {
-    err << "there is no store at " << o.dir.string()
-        << " (import something first, or pass --data DIR)\n";
-  } else {
-    err << "cannot open the store at " << o.dir.string() << ": " << e.message << '\n';
-  }
+  print_store_open_error(
+      err, cli.name, o.dir, store.error(),
+      "use the server's admin API instead" +
+          (cli.server_capable ? " (`srcgate " + cli.name + " --server http://HOST:PORT`)"
+                              : std::string()),
+      "import something first, or pass --data DIR");
   return nullptr;
 }
 
