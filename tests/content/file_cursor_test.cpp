@@ -13,16 +13,6 @@
 #include "content/unixfs_reader.hpp"
 #include "tests/support/test_support.hpp"
 
-// Lets Catch print Results: boost's operator<< for result<T> needs one for T.
-namespace Catch {
-template <class T>
-struct StringMaker<boost::system::result<T, srcgate::content::Error>> {
-  static std::string convert(const boost::system::result<T, srcgate::content::Error>& r) {
-    return r ? std::string("{value}") : "{error: " + r.error().message + "}";
-  }
-};
-}  // namespace Catch
-
 using namespace srcgate::content;
 using srcgate::test::fixture;
 using srcgate::test::read_file;

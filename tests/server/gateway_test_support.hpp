@@ -22,16 +22,6 @@
 #include "storage/rocksdb_store.hpp"
 #include "tests/support/test_support.hpp"
 
-// Lets Catch print Results (boost's operator<< needs one for T and E).
-namespace Catch {
-template <class T, class E>
-struct StringMaker<boost::system::result<T, E>> {
-  static std::string convert(const boost::system::result<T, E>& r) {
-    return r ? std::string("{value}") : "{error: " + r.error().message + "}";
-  }
-};
-}  // namespace Catch
-
 namespace srcgate::test {
 
 // A running gateway over a fresh RocksDB store. Members are destroyed in

@@ -26,16 +26,6 @@
 #include "storage/memory_store.hpp"
 #include "tests/support/test_support.hpp"
 
-// Lets Catch print Results (boost's operator<< needs one for T and E).
-namespace Catch {
-template <class T, class E>
-struct StringMaker<boost::system::result<T, E>> {
-  static std::string convert(const boost::system::result<T, E>& r) {
-    return r ? std::string("{value}") : "{error: " + r.error().message + "}";
-  }
-};
-}  // namespace Catch
-
 using namespace srcgate;
 using server::MirrorTable;
 using server::SourceProblemKind;

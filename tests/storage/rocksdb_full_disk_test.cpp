@@ -18,16 +18,6 @@
 #include "storage/rocksdb_store.hpp"
 #include "tests/support/test_support.hpp"
 
-// Lets Catch print Results (boost's operator<< for result<T> needs one for T).
-namespace Catch {
-template <class T, class E>
-struct StringMaker<boost::system::result<T, E>> {
-  static std::string convert(const boost::system::result<T, E>& r) {
-    return r ? std::string("ok") : "error: " + r.error().message;
-  }
-};
-}  // namespace Catch
-
 using namespace srcgate;
 using content::Bytes;
 using content::ByteView;

@@ -1,7 +1,10 @@
 // Helpers shared by the test suite: where things are, scratch directories,
-// deterministic data, and running the srcgate binary.
+// deterministic data, running the srcgate binary, and how Catch prints a
+// Result.
 #pragma once
 
+#include <boost/system/result.hpp>
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -9,6 +12,17 @@
 #include <vector>
 
 #include "content/bytes.hpp"
+
+// Lets Catch print Results (boost's operator<< for result<T, E> needs one for
+// T and E): "{value}", or "{error: <message>}".
+namespace Catch {
+template <class T, class E>
+struct StringMaker<boost::system::result<T, E>> {
+  static std::string convert(const boost::system::result<T, E>& r) {
+    return r ? std::string("{value}") : "{error: " + r.error().message + "}";
+  }
+};
+}  // namespace Catch
 
 namespace srcgate::test {
 
