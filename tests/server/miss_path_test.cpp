@@ -20,7 +20,6 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -33,10 +32,13 @@
 using namespace srcgate;
 using content::Bytes;
 using content::HashAlgo;
+using test::check_store_and_close;
 using test::http;
 using test::HttpResult;
+using test::metrics_of;
 using test::MissGateway;
 using test::TestUpstream;
+using test::wait_fetches_done;
 
 namespace {
 
@@ -71,63 +73,6 @@ std::string hex(const content::Digest& d) { return content::hex_encode(d.bytes()
 // "/sha256/<hex>": what the gateway is asked, and what it asks the mirrors.
 std::string target_of(const Bytes& b) {
   return "/sha256/" + hex(content::digest_of(HashAlgo::sha256, b));
-}
-
-std::vector<test::MetricSample> metrics_of(const MissGateway& gw) {
-  const HttpResult m = http(gw.url() + "/metrics");
-  REQUIRE(m.status == 200);
-  return test::parse_metrics(m.body);
-}
-
-// Waits (bounded) until no fetch runs, so that the store and the counters are
-// final.
-void wait_fetches_done(const MissGateway& gw) {
-  const bool done = test::eventually([&] {
-    const auto v = test::metric(metrics_of(gw), "srcgate_fetches_in_flight");
-    return v && *v == 0;
-  });
-  CHECK(done);
-}
-
-// The store holds exactly the four names of `stored` (or none when null), and
-// verifies; then the gateway closes and `srcgate verify` passes on its store.
-void check_store_and_close(MissGateway& gw, const Bytes* stored) {
-  std::set<std::string> names;
-  auto visited =
-      gw.store().for_each_name([&](const content::Digest& d, const storage::NameEntry& e) {
-        names.insert(std::string(content::algo_name(d.algo)) + ":" + hex(d) + " size " +
-                     std::to_string(e.size));
-        return true;
-      });
-  INFO((visited ? "" : visited.error().message));
-  REQUIRE(visited);
-  std::set<std::string> expected;
-  if (stored) {
-    for (HashAlgo a : content::kAllHashAlgos)
-      expected.insert(std::string(content::algo_name(a)) + ":" +
-                      hex(content::digest_of(a, *stored)) + " size " +
-                      std::to_string(stored->size()));
-  }
-  CHECK(names == expected);
-  auto stats = gw.store().stats();
-  REQUIRE(stats);
-  CHECK(stats->files == (stored ? 1u : 0u));
-
-  std::vector<std::string> problems;
-  auto report = gw.store().verify(
-      [&](const storage::VerifyProblem& p) { problems.push_back(p.key + ": " + p.problem); });
-  INFO((report ? "" : report.error().message));
-  REQUIRE(report);
-  INFO("problems: " << problems.size() << (problems.empty() ? "" : " first: " + problems[0]));
-  CHECK(report->ok());
-
-  const std::filesystem::path dir = gw.store_dir();
-  gw.close();
-  const test::CommandResult v =
-      test::run_command({test::srcgate_binary().string(), "verify", "--data", dir.string()});
-  INFO("srcgate verify: " << v.out << v.err);
-  CHECK(v.exit_code == 0);
-  CHECK(v.out.find("\"problems\":0") != std::string::npos);
 }
 
 // What a broken upstream looks like and what the gateway must make of it.

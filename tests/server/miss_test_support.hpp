@@ -1,8 +1,10 @@
 // Test helpers for the miss-path suites (header-only; miss_path_test.cpp,
-// coalescing_test.cpp): an in-process gateway whose hash routes fetch misses
-// from given upstream mirrors (RocksDB store in a TempDir, GatewayHandler
-// with GatewayOptions::miss, HttpServer on 127.0.0.1 port 0), a Prometheus
-// text parser for /metrics, and bounded polling.
+// origin_miss_test.cpp, coalescing_test.cpp, ...): an in-process gateway whose
+// hash routes fetch misses from given upstream mirrors (RocksDB store in a
+// TempDir, GatewayHandler with GatewayOptions::miss, HttpServer on 127.0.0.1
+// port 0), a Prometheus text parser for /metrics, bounded polling, and the
+// checks that end a miss test (no fetch running; the store holds exactly the
+// expected object and verifies, in process and with `srcgate verify`).
 // Thread-safety: a MissGateway is driven by the test's thread; its server
 // runs on its own threads.
 #pragma once
@@ -13,15 +15,19 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "content/digest.hpp"
+#include "content/encoding.hpp"
 #include "server/gateway_handler.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics.hpp"
 #include "storage/rocksdb_store.hpp"
+#include "tests/server/gateway_test_support.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace srcgate::test {
@@ -185,6 +191,66 @@ inline bool eventually(const std::function<bool()>& done,
     if (std::chrono::steady_clock::now() >= deadline) return done();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+// The gateway's /metrics, parsed.
+inline std::vector<MetricSample> metrics_of(const MissGateway& gw) {
+  const HttpResult m = http(gw.url() + "/metrics");
+  REQUIRE(m.status == 200);
+  return parse_metrics(m.body);
+}
+
+// Waits (bounded) until no fetch runs, so that the store and the counters are
+// final.
+inline void wait_fetches_done(const MissGateway& gw) {
+  const bool done = eventually([&] {
+    const auto v = metric(metrics_of(gw), "srcgate_fetches_in_flight");
+    return v && *v == 0;
+  });
+  CHECK(done);
+}
+
+// The store holds exactly the four names of `stored` (or none when null) and
+// one file (or none), and verifies; then the gateway closes and
+// `srcgate verify` passes on its store.
+inline void check_store_and_close(MissGateway& gw, const content::Bytes* stored) {
+  const auto name_of = [](const content::Digest& d, std::uint64_t size) {
+    return std::string(content::algo_name(d.algo)) + ":" + content::hex_encode(d.bytes()) +
+           " size " + std::to_string(size);
+  };
+  std::set<std::string> names;
+  auto visited =
+      gw.store().for_each_name([&](const content::Digest& d, const storage::NameEntry& e) {
+        names.insert(name_of(d, e.size));
+        return true;
+      });
+  INFO((visited ? "" : visited.error().message));
+  REQUIRE(visited);
+  std::set<std::string> expected;
+  if (stored) {
+    for (content::HashAlgo a : content::kAllHashAlgos)
+      expected.insert(name_of(content::digest_of(a, *stored), stored->size()));
+  }
+  CHECK(names == expected);
+  auto stats = gw.store().stats();
+  REQUIRE(stats);
+  CHECK(stats->files == (stored ? 1u : 0u));
+
+  std::vector<std::string> problems;
+  auto report = gw.store().verify(
+      [&](const storage::VerifyProblem& p) { problems.push_back(p.key + ": " + p.problem); });
+  INFO((report ? "" : report.error().message));
+  REQUIRE(report);
+  INFO("problems: " << problems.size() << (problems.empty() ? "" : " first: " + problems[0]));
+  CHECK(report->ok());
+
+  const std::filesystem::path dir = gw.store_dir();
+  gw.close();
+  const CommandResult v =
+      run_command({srcgate_binary().string(), "verify", "--data", dir.string()});
+  INFO("srcgate verify: " << v.out << v.err);
+  CHECK(v.exit_code == 0);
+  CHECK(v.out.find("\"problems\":0") != std::string::npos);
 }
 
 }  // namespace srcgate::test
