@@ -373,25 +373,16 @@ TEST_CASE("origin: srcgate serve refuses a loopback source unless --allow-privat
 
   // Serves once with the given extra flag ("" for none): GET the hash, then
   // /metrics; prints the status and the upstream-request samples.
-  const std::string script = R"(
+  const std::string script =
+      R"(
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 bin="$1"; err="$2/err-$5"
 "$bin" serve --listen 127.0.0.1:0 --threads 2 --data "$2/data" --no-default-upstreams \
   --spool-dir "$2/spool" $4 2>"$err" &
-pid=$!
-i=0
-until grep -q 'listening on' "$err"; do
-  i=$((i+1)); if [ $i -gt 400 ]; then kill -9 $pid; echo "no start"; exit 90; fi; sleep 0.05
-done
-port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$err")
-m="http://127.0.0.1:$port"
-curl -sS --max-time 20 -o "$2/body-$5" -w '%{http_code}\n' "$m/sha256/$3"
+)" + std::string(test::kShAwaitServe) +
+      R"(curl -sS --max-time 20 -o "$2/body-$5" -w '%{http_code}\n' "$m/sha256/$3"
 curl -sS --max-time 20 "$m/metrics" | grep '^srcgate_upstream_requests_total{' >&2
-kill -TERM $pid
-wait $pid
-echo "exit=$?"
-cat "$err" >&2
-)";
+)" + std::string(test::kShStopServe);
   auto r =
       test::run_command({"sh", "-c", script, "sh", bin, dir.path().string(), h, "", "guarded"});
   INFO("guarded stdout:\n" << r.out << "stderr:\n" << r.err);

@@ -233,14 +233,8 @@ TEST_CASE("serve answers the nixpkgs URL forms and stops on SIGTERM", "[serve][c
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 bin="$1"; err="$2/err"
 "$bin" serve --listen 127.0.0.1:0 --threads 2 --base-path /cache --data "$2/data" --offline 2>"$err" &
-pid=$!
-i=0
-until grep -q 'listening on' "$err"; do
-  i=$((i+1)); if [ $i -gt 400 ]; then kill -9 $pid; echo "no start"; exit 90; fi; sleep 0.05
-done
-port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$err")
-m="http://127.0.0.1:$port"
-c() { curl -sS --max-time 10 --path-as-is "$@"; echo; }
+)" + std::string(srcgate::test::kShAwaitServe) +
+                             R"(c() { curl -sS --max-time 10 --path-as-is "$@"; echo; }
 c -o /dev/null -w '%{http_code}' "$m/healthz"
 c -I -o /dev/null -w '%{http_code}' "$m/sha256/0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
 c -w '%{http_code}' "$m/sha256/0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
@@ -249,11 +243,7 @@ c -w '%{http_code}' "$m//sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
 c -w '%{http_code}' "$m/cache//sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
 c -w '%{http_code}' "$m/sha256/abc"
 c -o /dev/null -w '%{http_code}' "$m/api/v1/stats"
-kill -TERM $pid
-wait $pid
-echo "exit=$?"
-cat "$err" >&2
-)";
+)" + std::string(srcgate::test::kShStopServe);
   const auto r =
       run_command({"sh", "-c", script, "sh", srcgate_binary().string(), dir.path().string()});
   INFO("stdout:\n" << r.out << "stderr:\n" << r.err);
@@ -285,26 +275,17 @@ TEST_CASE("serve --mirror fetches a miss from a loopback mirror, once",
   srcgate::test::TestUpstream upstream(srcgate::test::good_mirror({{"/sha256/" + hex, data}}));
   TempDir dir;
   // The second GET must come from the store: the upstream counts its requests.
-  const std::string script = R"(
+  const std::string script =
+      R"(
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 bin="$1"; err="$2/err"
 "$bin" serve --listen 127.0.0.1:0 --threads 2 --data "$2/data" --no-default-upstreams \
   --mirror "$3/" --spool-dir "$2/spool" 2>"$err" &
-pid=$!
-i=0
-until grep -q 'listening on' "$err"; do
-  i=$((i+1)); if [ $i -gt 400 ]; then kill -9 $pid; echo "no start"; exit 90; fi; sleep 0.05
-done
-port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$err")
-m="http://127.0.0.1:$port"
-curl -sS --max-time 20 -o "$2/first" -w '%{http_code}\n' "$m/sha256/$4"
+)" + std::string(srcgate::test::kShAwaitServe) +
+      R"(curl -sS --max-time 20 -o "$2/first" -w '%{http_code}\n' "$m/sha256/$4"
 curl -sS --max-time 20 -o "$2/second" -w '%{http_code}\n' "$m/sha256/$4"
 curl -sS --max-time 20 -o /dev/null -w '%{http_code}\n' "$m/sha256/$5"
-kill -TERM $pid
-wait $pid
-echo "exit=$?"
-cat "$err" >&2
-)";
+)" + std::string(srcgate::test::kShStopServe);
   const std::string unknown(64, 'c');
   const auto r = run_command({"sh", "-c", script, "sh", srcgate_binary().string(),
                               dir.path().string(), upstream.url(), hex, unknown});

@@ -78,4 +78,25 @@ struct CommandResult {
 // capturing both streams. Fails the test if the process cannot be started.
 CommandResult run_command(const std::vector<std::string>& argv);
 
+// sh lines for a script (run_command({"sh", "-c", script, ...})) that has just
+// started `srcgate serve --listen 127.0.0.1:0 ... 2>"$err" &`: wait (at most
+// 20 s, else print "no start" and exit 90) for its "listening on" line, then
+// set $pid, $port and $m, the server's base URL.
+inline constexpr std::string_view kShAwaitServe = R"(pid=$!
+i=0
+until grep -q 'listening on' "$err"; do
+  i=$((i+1)); if [ $i -gt 400 ]; then kill -9 $pid; echo "no start"; exit 90; fi; sleep 0.05
+done
+port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$err")
+m="http://127.0.0.1:$port"
+)";
+
+// sh lines that end such a script: SIGTERM to the server, "exit=<its status>"
+// on stdout, and its stderr (the file $err) on stderr.
+inline constexpr std::string_view kShStopServe = R"(kill -TERM $pid
+wait $pid
+echo "exit=$?"
+cat "$err" >&2
+)";
+
 }  // namespace srcgate::test
