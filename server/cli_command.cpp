@@ -1,6 +1,7 @@
 #include "server/cli_command.hpp"
 
 #include <algorithm>
+#include <boost/program_options/parsers.hpp>
 #include <cstdint>
 #include <exception>
 #include <ostream>
@@ -10,6 +11,8 @@
 #endif
 
 namespace srcgate::server {
+
+namespace po = boost::program_options;
 
 namespace {
 
@@ -32,6 +35,34 @@ void print_help(std::span<const Command> commands, std::ostream& out) {
 }  // namespace
 
 std::string version_line() { return "srcgate " SRCGATE_VERSION; }
+
+int usage_error(std::ostream& err, std::string_view command, std::string_view message) {
+  err << "srcgate " << command << ": " << message << "\nTry 'srcgate " << command << " --help'.\n";
+  return kExitUsage;
+}
+
+std::optional<int> parse_command_line(const std::vector<std::string>& args,
+                                      std::string_view command,
+                                      const po::options_description& options,
+                                      const po::positional_options_description* positional,
+                                      po::variables_map& vm, std::string_view help,
+                                      const po::options_description& visible, std::ostream& out,
+                                      std::ostream& err) {
+  try {
+    po::command_line_parser parser(args);
+    parser.options(options);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return usage_error(err, command, e.what());
+  }
+  if (vm.count("help")) {
+    out << help << '\n' << visible;
+    return kExitOk;
+  }
+  return std::nullopt;
+}
 
 int dispatch(std::span<const Command> commands, int argc, const char* const* argv,
              std::ostream& out, std::ostream& err) {

@@ -1,13 +1,18 @@
 // The command-line front end's shared pieces: the table of subcommands
 // (`srcgate <command> [args]`), the dispatcher over it, the exit codes every
-// command uses, text helpers for machine-readable output, and the message of a
+// command uses, the parsing of a command's options with its usage and --help
+// messages, text helpers for machine-readable output, and the message of a
 // store that a command cannot open.
 // Thread-safety: free functions over caller-owned data; dispatch() runs on the
 // calling thread and writes only to the streams it is given.
 #pragma once
 
+#include <boost/program_options/options_description.hpp>
+#include <boost/program_options/positional_options.hpp>
+#include <boost/program_options/variables_map.hpp>
 #include <filesystem>
 #include <iosfwd>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,6 +43,24 @@ struct Command {
 // kExitFailure.
 int dispatch(std::span<const Command> commands, int argc, const char* const* argv,
              std::ostream& out, std::ostream& err);
+
+// Writes "srcgate <command>: <message>" and "Try 'srcgate <command> --help'."
+// on `err`; returns kExitUsage.
+int usage_error(std::ostream& err, std::string_view command, std::string_view message);
+
+// Parses `args` (what follows `srcgate <command>`) into `vm` with `options`,
+// bare operands as `positional` says (when null, none is given a name).
+// Returns an exit status when the command is done: kExitUsage after
+// usage_error() when boost::program_options refuses the command line, kExitOk
+// after writing `help`, a newline and `visible` (the options' own --help text)
+// on `out` when `vm` holds "help". nullopt: the command goes on.
+std::optional<int> parse_command_line(
+    const std::vector<std::string>& args, std::string_view command,
+    const boost::program_options::options_description& options,
+    const boost::program_options::positional_options_description* positional,
+    boost::program_options::variables_map& vm, std::string_view help,
+    const boost::program_options::options_description& visible, std::ostream& out,
+    std::ostream& err);
 
 // "srcgate <version>", as `srcgate --version` prints it.
 std::string version_line();

@@ -58,9 +58,8 @@ std::string valid_profiles() {
          std::string(content::ImportProfile::v0_2015.name);
 }
 
-int usage_error(std::ostream& err, const std::string& message) {
-  err << "srcgate hash: " << message << "\nTry 'srcgate hash --help'.\n";
-  return kExitUsage;
+int usage(std::ostream& err, const std::string& message) {
+  return usage_error(err, "hash", message);
 }
 
 }  // namespace
@@ -136,22 +135,16 @@ int run_hash_command(const std::vector<std::string>& args, std::ostream& out, st
   positional.add("file", -1);
 
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return usage_error(err, e.what());
-  }
-  if (vm.count("help")) {
-    out << kHelp << '\n' << options;
-    return kExitOk;
+  if (auto done =
+          parse_command_line(args, "hash", all, &positional, vm, kHelp, options, out, err)) {
+    return *done;
   }
   const auto profile = content::ImportProfile::by_name(profile_name);
   if (!profile) {
-    return usage_error(
-        err, "unknown profile '" + profile_name + "'; valid profiles: " + valid_profiles());
+    return usage(err,
+                 "unknown profile '" + profile_name + "'; valid profiles: " + valid_profiles());
   }
-  if (files.empty()) return usage_error(err, "no FILE given ('-' reads standard input)");
+  if (files.empty()) return usage(err, "no FILE given ('-' reads standard input)");
 
   int status = kExitOk;
   content::Bytes buffer;

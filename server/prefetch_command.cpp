@@ -475,8 +475,7 @@ constexpr unsigned kMaxJobs = 1024;
 constexpr std::chrono::milliseconds kServerWait{120'000};
 
 int usage(std::ostream& err, const std::string& message) {
-  err << "srcgate prefetch: " << message << "\nTry 'srcgate prefetch --help'.\n";
-  return kExitUsage;
+  return usage_error(err, "prefetch", message);
 }
 
 // What the progress display writes to `err`. Callbacks come serialized.
@@ -679,15 +678,9 @@ int run_prefetch_command(const std::vector<std::string>& args, std::ostream& out
   po::options_description all;
   all.add(visible).add(hidden);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return usage(err, e.what());
-  }
-  if (vm.count("help")) {
-    out << kHelp << '\n' << visible;
-    return kExitOk;
+  if (auto done =
+          parse_command_line(args, "prefetch", all, &positional, vm, kHelp, visible, out, err)) {
+    return *done;
   }
   if (jobs < 1 || jobs > kMaxJobs) {
     return usage(

@@ -119,11 +119,6 @@ constexpr ConfigFlag kFlags[] = {
     kSpoolDirFlag,
 };
 
-int usage(std::ostream& err, const std::string& message) {
-  err << "srcgate serve: " << message << "\nTry 'srcgate serve --help'.\n";
-  return kExitUsage;
-}
-
 ServerOptions server_options(const config::Config& c) {
   ServerOptions o;
   o.host = c.listen.host;
@@ -222,15 +217,9 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
       "print-config", "print the effective configuration as TOML and exit");
   add_config_flags(kFlags, visible);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(visible).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return usage(err, e.what());
-  }
-  if (vm.count("help")) {
-    out << kHelp << '\n' << visible;
-    return kExitOk;
+  if (auto done =
+          parse_command_line(args, "serve", visible, nullptr, vm, kHelp, visible, out, err)) {
+    return *done;
   }
 
   const config::ConfigSources sources = command_config_sources(kFlags, vm);
