@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <optional>
 
+#include "content/cid.hpp"
 #include "content/nix_hash.hpp"
 #include "server/url.hpp"
 
@@ -15,6 +16,8 @@ using content::Errc;
 using content::make_error;
 
 std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+constexpr std::string_view kIpfsScheme = "ipfs://";
 
 // Collects one element's URLs and problems.
 class EntryBuilder {
@@ -29,6 +32,16 @@ class EntryBuilder {
   // Adds `raw` (a mirror:// URL is expanded first), or reports why not.
   void add_url(std::string_view raw) {
     ++seen_;
+    if (raw.starts_with(kIpfsScheme)) {
+      auto cid = content::Cid::parse(raw.substr(kIpfsScheme.size()));
+      if (!cid) {
+        problem(SourceProblemKind::unsupported_url,
+                in_quotes(raw) + ": not ipfs://<cid>: " + cid.error().message + "; URL skipped");
+        return;
+      }
+      keep(std::string(kIpfsScheme) + cid->to_string());
+      return;
+    }
     if (!is_mirror_url(raw)) {
       auto url = parse_url(raw);
       if (!url) {

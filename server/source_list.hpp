@@ -24,6 +24,9 @@
 //   file://, ... and broken URLs are problems; that URL is skipped). Kept URLs
 //   are normalised by Url::to_string() (lower-case scheme and host, no default
 //   port, no fragment) and each is kept once per entry, in order.
+//   "ipfs://<cid>" (a CID alone, no path) is kept too, as ipfs://<the CID in
+//   its canonical text>: a hash miss asks the IPFS gateways for that file
+//   and answers only when it has the requested digest.
 // - An element whose every URL was skipped is one more problem
 //   (no_usable_url) and yields no entry.
 // Thread-safety: pure functions over values.

@@ -170,6 +170,18 @@ TEST_CASE("srcgate sources add, and a --mirror-table override", "[sources][cli]"
         "http://127.0.0.1:8081/gnu/abc/abc.tar.gz\n"
         "https://example.org/abc.tar.gz\n"
         "https://files.example.com/local/abc.tgz\n");
+  // ipfs://<cid> is indexed in canonical form (a CIDv0 stays v0); a CID with
+  // a path, or a bad CID, is reported and skipped.
+  const auto with_cid = run_command(
+      {bin, "sources", "add", "--data", data, "--hash", kAbc256,
+       "ipfs://QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn",
+       "ipfs://bafkreiga2lvcm3wibzmxa2ygmepvn35swivjpodvtipdm3ezztkdypy6ay/x", "ipfs://not-a-cid"});
+  CHECK(with_cid.exit_code == 1);
+  CHECK_THAT(with_cid.out, Contains("\"sources_added\":1,"));
+  CHECK_THAT(with_cid.err, Contains("'ipfs://not-a-cid': not ipfs://<cid>"));
+  CHECK_THAT(with_cid.err, Contains("/x': not ipfs://<cid>"));
+  const auto listed2 = run_command({bin, "sources", "list", "--data", data, kAbc256});
+  CHECK_THAT(listed2.out, Contains("ipfs://QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn\n"));
   // Without the table, mirror://local is unknown: reported, skipped, exit 1.
   const auto unknown = run_command({bin, "sources", "add", "--data", data, "--hash", kAbc256,
                                     "mirror://local/abc.tgz", "https://example.org/abc.tar.gz"});
