@@ -385,6 +385,25 @@ std::string read_file(const std::filesystem::path& path, const std::string& sour
   return std::move(text).str();
 }
 
+// [mirror_sites]: a table of arrays of strings.
+void apply_mirror_sites(Config& c, const toml::node& node, const std::string& name) {
+  const auto* sites = node.as_table();
+  if (sites == nullptr) fail("mirror_sites", "expected a table of site = [URLs]", name);
+  c.mirror_sites.clear();
+  for (const auto& [site, value] : *sites) {
+    const std::string key = "mirror_sites." + std::string(site.str());
+    const auto* array = value.as_array();
+    if (array == nullptr) fail(key, "expected an array of URL strings", name);
+    std::vector<std::string> urls;
+    for (const auto& element : *array) {
+      const auto* url = element.as_string();
+      if (url == nullptr) fail(key, "expected an array of URL strings", name);
+      urls.push_back(url->get());
+    }
+    c.mirror_sites[std::string(site.str())] = std::move(urls);
+  }
+}
+
 void apply_file(Config& c, const std::string& text, const std::string& name) {
   toml::table table;
   try {
@@ -397,6 +416,10 @@ void apply_file(Config& c, const std::string& text, const std::string& name) {
   }
   for (const auto& [k, node] : table) {
     const std::string_view key_name = k.str();
+    if (key_name == "mirror_sites") {
+      apply_mirror_sites(c, node, name);
+      continue;
+    }
     const Key* key = find_key(key_name);
     if (key == nullptr) fail(key_name, "unknown key", name);
     Raw raw{std::string{}, name};
@@ -670,6 +693,15 @@ std::string to_toml(const Config& c) {
   out += "miss_deadline = \"" + duration_text(c.miss_deadline) + "\"\n";
   out += "negative_cache_ttl = \"" + duration_text(c.negative_cache_ttl) + "\"\n";
   out += "spool_dir = " + toml_string(c.spool_dir.string()) + "\n";
+  if (!c.mirror_sites.empty()) {
+    out += "\n[mirror_sites]\n";
+    for (const auto& [site, urls] : c.mirror_sites) {
+      out += toml_string(site) + " = [";
+      for (std::size_t i = 0; i < urls.size(); ++i)
+        out += (i == 0 ? "" : ", ") + toml_string(urls[i]);
+      out += "]\n";
+    }
+  }
   return out;
 }
 

@@ -46,6 +46,9 @@
 //                     default 60s
 //   spool_dir         where arriving upstream bodies spill (unlinked files); default
 //                     <data_dir>/spool
+//   [mirror_sites]    file only: a table of site = ["https://base/", ...] that
+//                     overrides nixpkgs' mirror:// sites for PUT /api/v1/sources (the
+//                     format of `srcgate sources --mirror-table`); default none
 // Booleans are TOML booleans; in the environment true/false, 1/0, yes/no, on/off;
 // as flags, present means true. effective_mirrors() gives the list the miss path
 // uses, effective_ipfs_gateways() the IPFS path's. Plus `config` (env SRCGATE_CONFIG, flag
@@ -113,6 +116,9 @@ struct Config {
   std::chrono::milliseconds miss_deadline{30'000};
   std::chrono::milliseconds negative_cache_ttl{60'000};  // 0: no negative cache
   std::filesystem::path spool_dir;                       // default data_dir / "spool"
+  // [mirror_sites] of the file, site -> base URLs, as written (the server
+  // validates them against its mirror table).
+  std::map<std::string, std::vector<std::string>> mirror_sites;
   std::optional<std::filesystem::path> config_file;      // the file that was read, if any
   friend bool operator==(const Config&, const Config&) = default;
 };

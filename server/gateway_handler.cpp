@@ -14,7 +14,8 @@ GatewayHandler::GatewayHandler(storage::BlockStore& store, GatewayOptions option
     : store_(store),
       options_(std::move(options)),
       ipfs_(store, options_.base_path),
-      admin_(store, AdminOptions{options_.admin_token, options_.import_profile}) {
+      admin_(store,
+             AdminOptions{options_.admin_token, options_.import_profile, options_.mirror_table}) {
   if (metrics) register_store_metrics(*metrics, store_);
   if (options_.miss || !options_.ipfs_gateways.empty()) {
     client_ = std::make_unique<HttpClient>(options_.client);

@@ -37,6 +37,7 @@
 #include "server/ipfs_fetcher.hpp"
 #include "server/ipfs_handler.hpp"
 #include "server/metrics.hpp"
+#include "server/mirror_table.hpp"
 #include "server/miss_fetcher.hpp"
 #include "storage/block_store.hpp"
 
@@ -56,6 +57,8 @@ struct GatewayOptions {
   // tried in order for /ipfs/ misses (issue 6 item 4). Empty: an /ipfs/ miss
   // is answered from the store alone, as before.
   std::vector<std::string> ipfs_gateways;
+  // Expands the mirror:// URLs of PUT /api/v1/sources.
+  MirrorTable mirror_table = MirrorTable::nixpkgs_defaults();
 };
 
 class GatewayHandler final : public Handler {

@@ -57,6 +57,8 @@ constexpr std::string_view kHelp =
     "the hash before they are stored or a response is completed. An /ipfs/ miss\n"
     "asks the trustless gateways: each --ipfs-gateway, then\n"
     "https://trustless-gateway.link unless --no-default-upstreams.\n"
+    "The file's [mirror_sites] table (site = [\"https://base/\", ...]) overrides\n"
+    "nixpkgs' mirror:// sites for PUT /api/v1/sources; [] drops a site.\n"
     "--offline: no upstream I/O at all, a miss is a 404.\n"
     "Upstream requests honour http_proxy, https_proxy and no_proxy (https\n"
     "through CONNECT); --ca-file adds a CA to the system's.\n";
@@ -250,6 +252,12 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
   GatewayOptions gateway_options;
   gateway_options.base_path = cfg.base_path;
   gateway_options.admin_token = cfg.admin_token;
+  for (const auto& [site, urls] : cfg.mirror_sites) {
+    if (auto ok = gateway_options.mirror_table.set_site(site, urls); !ok) {
+      err << "srcgate serve: config: mirror_sites." << site << ": " << ok.error().message << '\n';
+      return kExitUsage;
+    }
+  }
   if (std::string error; !upstream_options(cfg, sources.env, gateway_options, error)) {
     err << "srcgate serve: " << error << '\n';
     return kExitUsage;

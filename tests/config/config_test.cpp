@@ -691,3 +691,33 @@ TEST_CASE("effective IPFS gateways: configured ones, then the default, none offl
   c.offline = true;
   CHECK(effective_ipfs_gateways(c).empty());
 }
+
+TEST_CASE("[mirror_sites]: a file-only table of site = [URLs], printed and read back",
+          "[config][upstreams]") {
+  ConfigSources s = base_sources();
+  s.file_text =
+      "listen = \"127.0.0.1:8080\"\n"
+      "[mirror_sites]\n"
+      "gnu = [\"https://ftp.example.org/gnu/\", \"http://mirror.lan/gnu\"]\n"
+      "sourceforge = []\n";
+  const Config c = load_config(s);
+  REQUIRE(c.mirror_sites.size() == 2);
+  CHECK(c.mirror_sites.at("gnu") ==
+        std::vector<std::string>{"https://ftp.example.org/gnu/", "http://mirror.lan/gnu"});
+  CHECK(c.mirror_sites.at("sourceforge").empty());
+  const std::string toml = to_toml(c);
+  CHECK(toml.find("[mirror_sites]\n\"gnu\" = [\"https://ftp.example.org/gnu/\", "
+                  "\"http://mirror.lan/gnu\"]\n\"sourceforge\" = []\n") != std::string::npos);
+  ConfigSources again = base_sources();
+  again.file_text = toml;
+  Config back = load_config(again);
+  back.config_file = c.config_file;
+  CHECK(back == c);
+
+  ConfigSources bad = base_sources();
+  bad.file_text = "[mirror_sites]\ngnu = \"https://ftp.example.org/gnu/\"\n";
+  CHECK_THROWS_WITH(load_config(bad),
+                    Catch::Contains("mirror_sites.gnu: expected an array of URL strings"));
+  bad.file_text = "mirror_sites = 3\n";
+  CHECK_THROWS_WITH(load_config(bad), Catch::Contains("mirror_sites: expected a table"));
+}
