@@ -210,6 +210,20 @@ inline void wait_fetches_done(const MissGateway& gw) {
   CHECK(done);
 }
 
+// A GET of `good` through a gateway whose first upstream sends wrong bytes:
+// a 200 whose body is `good` whole, or (the client had received bytes of the
+// wrong body) cut after a true prefix of it; never a complete wrong body.
+inline void check_good_or_cut_prefix(const HttpResult& r, const content::Bytes& good) {
+  REQUIRE(r.status == 200);
+  const std::string expected(good.begin(), good.end());
+  if (r.curl_exit == 0) {
+    CHECK(r.body == expected);
+  } else {
+    CHECK(r.body.size() < expected.size());
+    CHECK(r.body == expected.substr(0, r.body.size()));
+  }
+}
+
 // The store holds exactly the four names of `stored` (or none when null) and
 // one file (or none), and verifies; then the gateway closes and
 // `srcgate verify` passes on its store.
