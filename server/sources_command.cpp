@@ -131,22 +131,16 @@ struct Cli {
                            std::ostream& out, std::ostream& err) {
     po::options_description all;
     all.add(visible).add(hidden);
-    try {
-      po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-      po::notify(vm);
-    } catch (const po::error& e) {
-      return usage(err, e.what());
-    }
-    if (vm.count("help")) {
-      out << help << '\n' << kDataHelp << '\n' << visible;
-      return kExitOk;
+    const std::string full_help = std::string(help) + '\n' + std::string(kDataHelp);
+    if (auto done =
+            parse_command_line(args, name, all, &positional, vm, full_help, visible, out, err)) {
+      return done;
     }
     return std::nullopt;
   }
 
   int usage(std::ostream& err, const std::string& message) const {
-    err << "srcgate " << name << ": " << message << "\nTry 'srcgate " << name << " --help'.\n";
-    return kExitUsage;
+    return usage_error(err, name, message);
   }
 
   std::filesystem::path data_dir() const {
