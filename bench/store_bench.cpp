@@ -57,8 +57,9 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // alive at both snapshots (RocksDB's background threads), so that a figure
 // taken on a busy machine can be projected to an idle one: with two idle
 // cores the wall time is at least the busiest thread's CPU time and at least
-// half of all CPU time. Threads that end in between (FileHasher's digest
-// worker) are the remainder of the process total.
+// half of all CPU time. Threads that end in between (FileHasher's two digest
+// workers, which share their work unit by unit) are the remainder of the
+// process total, counted as two threads' worth.
 struct CpuSnapshot {
   double process = 0, thread = 0;
   std::map<int, double> others;  // tid -> seconds
@@ -106,7 +107,7 @@ std::string cpu_report(const CpuSnapshot& a, const CpuSnapshot& b, double mib) {
     if (it != a.others.end()) bg += t - it->second;
   }
   double rest = std::max(0.0, total - driver - bg);
-  double floor = std::max({total / 2, driver, bg, rest});
+  double floor = std::max({total / 2, driver, bg, rest / 2});
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "CPU %.2f s (driving thread %.2f, RocksDB threads %.2f, threads that ended %.2f);"

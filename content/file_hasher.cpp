@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <condition_variable>
-#include <cstring>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -167,9 +166,7 @@ struct FileHasher::Impl {
       const ByteView piece = data.first(n);
       // The importer takes the same piece, so both copies read it from cache.
       importer.write(piece);
-      const std::size_t old = buf.size();
-      buf.resize(old + n);  // within the reserved capacity: no reallocation
-      std::memcpy(buf.data() + old, piece.data(), n);
+      buf.insert(buf.end(), piece.begin(), piece.end());  // within capacity: a memcpy
       data = data.subspan(n);
       if (buf.size() == kSlotSize) {
         publish();

@@ -130,13 +130,18 @@ void FileImporter::emit_leaf(ByteView chunk) {
   ++leaf_count_;
   levels_[0].push_back(PendingLink{cid, file_bytes, block_size});
   if (sink_) {
-    Bytes bytes = std::move(chunk_);
-    chunk_ = Bytes();
-    chunk_.reserve(chunk_capacity());
-    sink_(Block{std::move(cid), std::move(bytes)});
-  } else {
-    chunk_.clear();
+    Block leaf{std::move(cid), std::move(chunk_)};
+    sink_(std::move(leaf));
+    // A sink that copied the bytes rather than moving them leaves the buffer
+    // in `leaf`: reuse it, so that the next chunk needs no allocation (and no
+    // page faults on fresh memory).
+    chunk_ = std::move(leaf.bytes);
+    if (chunk_.capacity() < chunk_capacity()) {
+      chunk_ = Bytes();
+      chunk_.reserve(chunk_capacity());
+    }
   }
+  chunk_.clear();
   chunk_.resize(leaf_prefix());
   // Cascade full levels upwards.
   for (std::size_t i = 0; i < levels_.size() && levels_[i].size() >= profile_.max_links; ++i) {
