@@ -63,6 +63,7 @@
 #include <system_error>
 
 #include "storage/crc32c.hpp"
+#include "storage/rocksdb_crc32c.hpp"
 #include "storage/indexed_store.hpp"
 #include "storage/kv_engine.hpp"
 
@@ -163,6 +164,7 @@ class RocksDbBatch final : public KvBatch {
 class RocksDbEngine final : public KvEngine {
  public:
   static Result<std::unique_ptr<RocksDbEngine>> open(const RocksDbOptions& o) {
+    install_rocksdb_hardware_crc32c();
     std::unique_ptr<RocksDbEngine> e(new RocksDbEngine(o));
     if (auto r = e->open_db(); !r) return r.error();
     return e;
