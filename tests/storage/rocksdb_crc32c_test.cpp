@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -32,21 +33,37 @@ std::uint32_t extend(ExtendFn fn, std::uint32_t crc, content::ByteView v) {
   return fn(crc, reinterpret_cast<const char*>(v.data()), v.size());
 }
 
-storage::RocksDbOptions options(const std::filesystem::path& dir) {
+// Opens the RocksDB store in `dir`, RocksDB's blob checks on or off.
+std::unique_ptr<storage::BlockStore> open_store(const std::filesystem::path& dir,
+                                                bool rocksdb_checks = false,
+                                                std::uint64_t bulk_after_bytes = 64ull << 20) {
   storage::RocksDbOptions o;
   o.dir = dir;
-  return o;
+  o.verify_checksums_on_read = rocksdb_checks;
+  o.store.bulk_after_bytes = bulk_after_bytes;
+  auto s = storage::open_rocksdb_store(o);
+  INFO((s ? "" : s.error().message));
+  REQUIRE(s.has_value());
+  return std::move(*s);
+}
+
+// The whole file `root` (`size` bytes) as read back from `store`.
+content::Bytes read_back(storage::BlockStore& store, const content::Cid& root, std::size_t size) {
+  content::Bytes back;
+  auto r = store.read_file(root, 0, size, [&](content::ByteView b) -> storage::Result<void> {
+    content::append(back, b);
+    return {};
+  });
+  INFO((r ? "" : r.error().message));
+  REQUIRE(r.has_value());
+  return back;
 }
 
 }  // namespace
 
 TEST_CASE("opening a RocksDB store gives RocksDB the hardware CRC-32C, with the same values") {
   test::TempDir dir;
-  {
-    auto s = storage::open_rocksdb_store(options(dir.path()));
-    INFO((s ? "" : s.error().message));
-    REQUIRE(s.has_value());
-  }
+  open_store(dir.path());
   const storage::Crc32cPatch& patch = storage::install_rocksdb_hardware_crc32c();
   INFO("patch: " << (patch.installed ? "installed" : patch.reason));
   const char* off = std::getenv("SRCGATE_ROCKSDB_SOFTWARE_CRC32C");
@@ -89,33 +106,18 @@ TEST_CASE("a store written with the patched CRC reads back with RocksDB's blob c
   const auto data = test::deterministic_bytes("rocksdb-crc32c-store", (5 << 20) + 123);
   std::optional<content::Cid> root;
   {
-    storage::RocksDbOptions o = options(dir.path());
-    o.store.bulk_after_bytes = 0;  // blob records written by a flush, without the WAL
-    auto s = storage::open_rocksdb_store(o);
-    INFO((s ? "" : s.error().message));
-    REQUIRE(s.has_value());
-    auto imp = (*s)->begin_import(content::ImportProfile::v1_2025);
+    // bulk_after_bytes 0: blob records written by a flush, without the WAL.
+    auto s = open_store(dir.path(), false, 0);
+    auto imp = s->begin_import(content::ImportProfile::v1_2025);
     REQUIRE(imp->write(data).has_value());
     auto summary = imp->finish();
     REQUIRE(summary.has_value());
     REQUIRE(imp->commit().has_value());
     root = summary->dag.root;
   }
-  storage::RocksDbOptions o = options(dir.path());
-  o.verify_checksums_on_read = true;  // RocksDB checks each blob record's CRC
-  auto s = storage::open_rocksdb_store(o);
-  INFO((s ? "" : s.error().message));
-  REQUIRE(s.has_value());
-  content::Bytes back;
-  auto r =
-      (*s)->read_file(*root, 0, data.size(), [&](content::ByteView b) -> storage::Result<void> {
-        content::append(back, b);
-        return {};
-      });
-  INFO((r ? "" : r.error().message));
-  REQUIRE(r.has_value());
-  CHECK(back == data);
-  auto v = (*s)->verify({});
+  auto s = open_store(dir.path(), true);  // RocksDB checks each blob record's CRC
+  CHECK(read_back(*s, *root, data.size()) == data);
+  auto v = s->verify({});
   INFO((v ? "" : v.error().message));
   REQUIRE(v.has_value());
   CHECK(v->ok());
@@ -142,18 +144,6 @@ TEST_CASE("CRCs that the unpatched library wrote verify with the patched one") {
       std::string_view(imported.out).substr(begin, imported.out.find('"', begin) - begin));
   REQUIRE(root.has_value());
 
-  storage::RocksDbOptions o = options(dir.path() / "store");
-  o.verify_checksums_on_read = true;
-  auto s = storage::open_rocksdb_store(o);
-  INFO((s ? "" : s.error().message));
-  REQUIRE(s.has_value());
-  content::Bytes back;
-  auto r =
-      (*s)->read_file(*root, 0, data.size(), [&](content::ByteView b) -> storage::Result<void> {
-        content::append(back, b);
-        return {};
-      });
-  INFO((r ? "" : r.error().message));
-  REQUIRE(r.has_value());
-  CHECK(back == data);
+  auto s = open_store(dir.path() / "store", true);
+  CHECK(read_back(*s, *root, data.size()) == data);
 }
