@@ -204,8 +204,8 @@ void set_file_body_budget(const FileBodyBudget& b) { budget().configure(b); }
 FileBodyBudgetUse file_body_budget_use() { return budget().use(); }
 
 FileBody::FileBody(storage::BlockStore& store, content::Cid root, std::uint64_t begin,
-                   std::uint64_t end)
-    : source_(store), root_(std::move(root)), begin_(begin), end_(end) {}
+                   std::uint64_t end, std::shared_ptr<const BlockFill> fill)
+    : source_(store), fill_(std::move(fill)), root_(std::move(root)), begin_(begin), end_(end) {}
 
 FileBody::~FileBody() { give_back(); }
 
@@ -265,25 +265,53 @@ Awaitable<Result<ByteView>> FileBody::next() {
     give_back();
     co_return ByteView{};
   }
-  // What the next block may hold. The body keeps its share and its cursor
-  // unless it must pass the share on (file_body.hpp) or the next block does
-  // not fit; then it queues behind the others and reopens its cursor.
-  const std::uint64_t want = std::min(end_ - begin_ - produced_, kLeafEstimate);
-  if (charged_ > 0) {
-    const bool keep = !budget().should_pass_on(charged_since_) &&
-                      (charged_ >= want || budget().try_take(want - charged_));
-    if (!keep) {
-      give_back();
-    } else {
-      charged_ = std::max(charged_, want);
+  // Looks at the store for a block that a running fill has not stored yet.
+  constexpr std::chrono::milliseconds kFirstLook{2};
+  constexpr std::chrono::milliseconds kLongestLook{50};
+  std::chrono::milliseconds look = kFirstLook;
+  std::optional<Clock::time_point> give_up;  // set by the first miss
+  for (;;) {
+    // What the next block may hold. The body keeps its share and its cursor
+    // unless it must pass the share on (file_body.hpp) or the next block does
+    // not fit; then it queues behind the others and reopens its cursor.
+    const std::uint64_t want = std::min(end_ - begin_ - produced_, kLeafEstimate);
+    if (charged_ > 0) {
+      const bool keep = !budget().should_pass_on(charged_since_) &&
+                        (charged_ >= want || budget().try_take(want - charged_));
+      if (!keep) {
+        give_back();
+      } else {
+        charged_ = std::max(charged_, want);
+      }
     }
+    if (charged_ == 0) {
+      co_await budget().take(want);
+      charged_ = want;
+      charged_since_ = Clock::now();
+    }
+    // A fill that had ended before this read has stored all it will store.
+    const bool ended = fill_ && fill_->ended.load(std::memory_order_acquire);
+    auto piece = pull();
+    if (piece || !fill_ || piece.error().code != content::Errc::not_found) co_return piece;
+    if (ended) {
+      co_return content::make_error(content::Errc::not_found,
+                                    piece.error().message + " (its fetch has ended)");
+    }
+    // Not stored yet: wait without the share and the cursor, then reopen the
+    // cursor at the same position.
+    give_back();
+    const auto now = Clock::now();
+    if (!give_up) give_up = now + fill_->patience;
+    if (now >= *give_up) {
+      co_return content::make_error(content::Errc::not_found,
+                                    piece.error().message + " (not stored within " +
+                                        std::to_string(fill_->patience.count()) + " ms)");
+    }
+    SteadyTimer timer(co_await net::this_coro::executor);
+    timer.expires_at(std::min(now + look, *give_up));
+    std::ignore = co_await timer.async_wait();
+    look = std::min(look * 2, kLongestLook);
   }
-  if (charged_ == 0) {
-    co_await budget().take(want);
-    charged_ = want;
-    charged_since_ = Clock::now();
-  }
-  co_return pull();
 }
 
 Awaitable<Result<ByteView>> BlockBody::next() {

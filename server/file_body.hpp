@@ -1,7 +1,8 @@
-// FileBody: the BodySource of a hit, bytes [begin, end) of a UnixFS file (or a
-// single block) streamed from the store one block's slice per next(), never
-// the whole file in memory (a content::FileCursor keeps one block per tree
-// level). BlockBody: the bytes of one block already in memory (raw blocks,
+// FileBody: the BodySource of a hit (and of an /ipfs/ file whose fetch still
+// runs, see below), bytes [begin, end) of a UnixFS file (or a single block)
+// streamed from the store one block's slice per next(), never the whole file
+// in memory (a content::FileCursor keeps one block per tree level).
+// BlockBody: the bytes of one block already in memory (raw blocks,
 // dag-cbor/json documents, symlink targets).
 //
 // The cursor opens lazily, on the first next(), so that HEAD and 304 answers
@@ -26,10 +27,23 @@
 //   the budget, so the bound never stalls a download for longer than that;
 // - prime() never waits: it reads over the budget when it must.
 //
+// Streaming a file that a fetch is still storing (IpfsFetcher's streamed file
+// stage): a FileBody given a BlockFill does not fail on a missing block while
+// the fill runs. It gives its budget share back, waits (2 ms, doubling up to
+// 50 ms between looks) and reopens its cursor at the same position, so bytes
+// go out as the fetch stores verified blocks. It fails (and the session cuts
+// the connection before the Content-Length is reached) when the fill has
+// ended and the block is still absent, or when no block it needs has arrived
+// for the fill's patience. Every byte it sends was read from the store, so it
+// is right even if the fetch that stored it is aborted later. The fill never
+// refers to the body: the session may destroy the body at any time.
+//
 // Thread-safety: one session at a time (BodySource contract); the store must
-// outlive the body. The budget functions are safe from any thread.
+// outlive the body. The budget functions and BlockFill are safe from any
+// thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -44,11 +58,23 @@
 
 namespace srcgate::server {
 
+// A fetch that stores the blocks of a file while bodies stream it (see
+// above). Its owner sets `ended` once the fetch has stored all it will store
+// (complete, failed or aborted).
+struct BlockFill {
+  explicit BlockFill(std::chrono::milliseconds p) : patience(p) {}
+  std::atomic<bool> ended{false};
+  // The longest a body waits for a missing block while the fill runs.
+  const std::chrono::milliseconds patience;
+};
+
 class FileBody final : public BodySource {
  public:
   // REQUIRES: begin <= end <= the file's size (the handler evaluated the Range
-  // against it); the body then produces exactly end - begin bytes.
-  FileBody(storage::BlockStore& store, content::Cid root, std::uint64_t begin, std::uint64_t end);
+  // against it); the body then produces exactly end - begin bytes. With a
+  // `fill`, a missing block is waited for while the fill runs (see above).
+  FileBody(storage::BlockStore& store, content::Cid root, std::uint64_t begin, std::uint64_t end,
+           std::shared_ptr<const BlockFill> fill = nullptr);
 
   // Opens the cursor now and reads the first piece, which next() returns
   // first. The view stays valid until next() has returned it and been called
@@ -68,6 +94,7 @@ class FileBody final : public BodySource {
   void give_back();
 
   storage::StoreBlockSource source_;
+  std::shared_ptr<const BlockFill> fill_;
   content::Cid root_;
   std::uint64_t begin_;
   std::uint64_t end_;

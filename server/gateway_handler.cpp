@@ -9,6 +9,12 @@
 
 namespace srcgate::server {
 
+namespace {
+// How often an /ipfs/ answer is tried again when the first blocks of its
+// streamed fetch vanished before it was built.
+constexpr int kStreamRetries = 3;
+}  // namespace
+
 GatewayHandler::GatewayHandler(storage::BlockStore& store, GatewayOptions options,
                                MetricsRegistry* metrics)
     : store_(store),
@@ -66,8 +72,17 @@ Awaitable<Response> GatewayHandler::handle(const Request& request) {
     if (!ipfs_fetcher_ || has_only_if_cached(request.header("Cache-Control"))) {
       co_return ipfs_.serve(request, *ipfs);
     }
-    const IpfsFetcher::Outcome fetched = co_await ipfs_fetcher_->ensure(request, *ipfs);
-    Response r = ipfs_.serve(request, *ipfs);
+    IpfsFetcher::Outcome fetched = co_await ipfs_fetcher_->ensure(request, *ipfs);
+    Response r = ipfs_.serve(request, *ipfs, fetched.fill);
+    // A streamed answer whose first blocks went away between ensure() and
+    // serve() (a gateway's answer failed later and its import was aborted,
+    // the fetch goes on with the next gateway): wait for them again.
+    for (int again = 0; again < kStreamRetries && r.status >= 400 && fetched.fill &&
+                        !fetched.fill->ended.load(std::memory_order_acquire);
+         ++again) {
+      fetched = co_await ipfs_fetcher_->ensure(request, *ipfs);
+      r = ipfs_.serve(request, *ipfs, fetched.fill);
+    }
     if (fetched.fetched && r.cache == CacheStatus::hit) r.cache = CacheStatus::miss;
     if (r.status == 404 && !fetched.failure.empty() && !r.stream) {
       // Say why the upstream gateways did not help.

@@ -8,11 +8,11 @@
 //
 // With GatewayOptions::ipfs_gateways, an /ipfs/ request first awaits
 // IpfsFetcher::ensure() (ipfs_fetcher.hpp), which fetches the blocks the
-// answer needs and the store lacks; and a hash miss whose source-index URLs
-// include `ipfs://<cid>` first fetches that whole UnixFS file from the IPFS
-// gateways (each such URL in order, until the requested digest resolves: a
-// CID of another file does not answer it), then goes to the MissFetcher.
-// `Cache-Control: only-if-cached` skips both.
+// answer needs and the store lacks (a GET of a file starts once the first
+// block it sends is stored and streams the rest as it arrives); and a hash miss whose source-index
+// URLs include `ipfs://<cid>` first fetches that whole UnixFS file from the IPFS gateways (each
+// such URL in order, until the requested digest resolves: a CID of another file does not answer
+// it), then goes to the MissFetcher. `Cache-Control: only-if-cached` skips both.
 //
 // Ownership: holds a reference to the store, which must outlive the handler
 // (and so the server). Owns the upstream HttpClient, the MissFetcher (when

@@ -160,17 +160,37 @@ std::optional<FetchSpec> file_needs(storage::BlockStore& store, const Request& r
     wanted = InclusiveRange{wanted->first, wanted->first};
     if (typed) wanted.reset();
   }
-  if (wanted) ranges.push_back(*wanted);
+  // The sniffed head first (small, fetched whole), then the response's own
+  // bytes, which a GET streams while they are fetched.
   if (!typed && (!wanted || wanted->first > 0)) {
     ranges.push_back(InclusiveRange{0, std::min(size, kSniffBytes) - 1});
   }
-  for (const InclusiveRange& r : ranges) {
+  if (wanted) ranges.push_back(*wanted);
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    const InclusiveRange& r = ranges[i];
     FetchSpec spec{file, {}, DagScope::entity, r};
     if (r.first == 0 && r.last == size - 1) spec.range.reset();
+    spec.streamed = wanted && i + 1 == ranges.size() && request.method != Method::head;
     if (walk_complete(store, file, spec.scope, spec.range) == Check::missing) return spec;
   }
   return std::nullopt;
 }
+
+// Whether the first block that a response to `spec` (a file's range) sends is
+// stored, with the nodes above it; true also when reading it fails for
+// another reason than a missing block (the handler then says what).
+bool first_piece_stored(storage::BlockStore& store, const FetchSpec& spec) {
+  storage::StoreBlockSource source(store);
+  const std::uint64_t first = spec.range ? spec.range->first : 0;
+  auto cursor = content::FileCursor::open(source, spec.root, first, first + 1);
+  if (!cursor) return cursor.error().code != content::Errc::not_found;
+  auto piece = cursor->next();
+  return piece || piece.error().code != content::Errc::not_found;
+}
+
+// Looks at the store while a streamed stage is fetched: 2 ms, doubling up to 50 ms.
+constexpr std::chrono::milliseconds kFirstLook{2};
+constexpr std::chrono::milliseconds kLongestLook{50};
 
 // One party waiting for a fetch to end; a channel of capacity 1 keeps a
 // wake-up that comes between a look at the state and the wait.
@@ -346,16 +366,56 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
                              "Upstream IPFS answers rejected for a block that did not verify");
     coalesced_ = &m.counter("srcgate_ipfs_fetch_coalesced_total",
                             "/ipfs/ requests that joined a running upstream fetch");
+    in_flight_ = &m.gauge("srcgate_ipfs_fetches_in_flight",
+                          "Upstream IPFS fetches running now, streamed ones included");
   }
 
-  // One in-flight fetch of a spec.
+  // One in-flight fetch of a spec. `fill` ends with it (file_body.hpp).
   struct Flight {
+    explicit Flight(std::chrono::milliseconds patience)
+        : fill(std::make_shared<BlockFill>(patience)) {}
     std::mutex mu;
     bool done = false;
     bool ok = false;
     std::string failure;
     std::vector<std::shared_ptr<Waiter>> waiters;
+    const std::shared_ptr<BlockFill> fill;
   };
+
+  // The flight of `spec`: the running one, or a new one spawned on `ex`,
+  // which runs to its end whoever waits for it.
+  // REQUIRES: at least one gateway.
+  static std::shared_ptr<Flight> join(const std::shared_ptr<Impl>& self, const FetchSpec& spec,
+                                      const net::any_io_executor& ex) {
+    const std::string key = spec.target();
+    std::shared_ptr<Flight> flight;
+    bool started = false;
+    {
+      std::lock_guard lock(self->mu_);
+      auto& slot = self->flights_[key];
+      if (!slot) {
+        slot = std::make_shared<Flight>(self->options_.deadline);
+        started = true;
+      }
+      flight = slot;
+    }
+    if (!started) {
+      self->coalesced_->inc();
+      return flight;
+    }
+    self->in_flight_->add(1);
+    net::co_spawn(ex, run(self, spec, flight, key), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& error) {
+        std::fprintf(stderr, "srcgate: IPFS fetch: unexpected exception: %s\n", error.what());
+      } catch (...) {
+        std::fprintf(stderr, "srcgate: IPFS fetch: unexpected exception\n");
+      }
+    });
+    return flight;
+  }
 
   static Awaitable<bool> fetch(std::shared_ptr<Impl> self, FetchSpec spec, Clock::time_point until,
                                std::string* failure) {
@@ -364,32 +424,8 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       co_return false;
     }
     const std::string key = spec.target();
-    std::shared_ptr<Flight> flight;
-    bool started = false;
-    {
-      std::lock_guard lock(self->mu_);
-      auto& slot = self->flights_[key];
-      if (!slot) {
-        slot = std::make_shared<Flight>();
-        started = true;
-      }
-      flight = slot;
-    }
     const auto ex = co_await net::this_coro::executor;
-    if (started) {
-      net::co_spawn(ex, run(self, std::move(spec), flight, key), [](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& error) {
-          std::fprintf(stderr, "srcgate: IPFS fetch: unexpected exception: %s\n", error.what());
-        } catch (...) {
-          std::fprintf(stderr, "srcgate: IPFS fetch: unexpected exception\n");
-        }
-      });
-    } else {
-      self->coalesced_->inc();
-    }
+    const std::shared_ptr<Flight> flight = join(self, spec, ex);
     auto waiter = std::make_shared<Waiter>(ex);
     {
       std::lock_guard lock(flight->mu);
@@ -415,6 +451,52 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       std::erase(flight->waiters, waiter);
     }
     co_return ok;
+  }
+
+  // Starts (or joins) the fetch of a streamed stage and waits until the
+  // first block the response sends is stored, the fetch has ended, or
+  // `until`. Sets out.fill unless `until` passed first.
+  static Awaitable<void> stream(std::shared_ptr<Impl> self, FetchSpec spec, Clock::time_point until,
+                                Outcome* out) {
+    if (self->options_.gateways.empty()) {
+      out->failure = "no IPFS gateway is configured";
+      co_return;
+    }
+    const std::string key = spec.target();
+    const auto ex = co_await net::this_coro::executor;
+    const std::shared_ptr<Flight> flight = join(self, spec, ex);
+    auto waiter = std::make_shared<Waiter>(ex);
+    {
+      std::lock_guard lock(flight->mu);
+      flight->waiters.push_back(waiter);
+    }
+    std::chrono::milliseconds look = kFirstLook;
+    for (;;) {
+      bool done = false;
+      bool ok = false;
+      {
+        std::lock_guard lock(flight->mu);
+        done = flight->done;
+        ok = flight->ok;
+        if (done && !ok) out->failure = flight->failure;
+      }
+      // After `done`: what the fetch stored is all there will be.
+      const bool ready = first_piece_stored(self->store_, spec);
+      if (ready || done) {
+        out->fetched = out->fetched || ready || ok;
+        out->fill = flight->fill;
+        break;
+      }
+      const Clock::time_point now = Clock::now();
+      if (now >= until) {
+        out->failure = "no IPFS gateway answered " + key + " in time";
+        break;
+      }
+      std::ignore = co_await wait_for_wake(*waiter, std::min(now + look, until));
+      look = std::min(look * 2, kLongestLook);
+    }
+    std::lock_guard lock(flight->mu);
+    std::erase(flight->waiters, waiter);
   }
 
   storage::BlockStore& store() { return store_; }
@@ -447,6 +529,8 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       std::lock_guard lock(self->mu_);
       self->flights_.erase(key);
     }
+    self->in_flight_->sub(1);
+    flight->fill->ended.store(true, std::memory_order_release);
     std::lock_guard lock(flight->mu);
     flight->done = true;
     flight->ok = ok;
@@ -517,6 +601,7 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
   Counter* bytes_ = nullptr;
   Counter* bad_blocks_ = nullptr;
   Counter* coalesced_ = nullptr;
+  Gauge* in_flight_ = nullptr;
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
 };
@@ -537,8 +622,14 @@ Awaitable<IpfsFetcher::Outcome> IpfsFetcher::ensure(const Request& request,
     if (!need) break;
     std::string key = need->target();
     if (key == previous) break;  // fetched, yet still missing: the handler says what
-    std::string failure;
     std::shared_ptr<Impl> self = impl_;
+    if (need->streamed) {
+      // The response's own bytes: it starts once their first block is stored.
+      const FetchSpec spec = std::move(*need);
+      co_await Impl::stream(self, spec, until, &out);
+      break;
+    }
+    std::string failure;
     const bool ok = co_await Impl::fetch(self, *need, until, &failure);
     if (!ok) {
       out.failure = std::move(failure);

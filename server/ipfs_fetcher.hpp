@@ -11,10 +11,11 @@
 //     /ipfs/<root>/<path>?format=car&dag-scope=block;
 //  2. the terminal entity, by response kind, always under the terminal CID
 //     (so that the stored record's root is the file itself):
-//     - a UnixFS file (no format): the blocks covering the Range (the whole
-//       file without one; a HEAD only the first bytes), and the first 512
-//       bytes when the media type is sniffed -> dag-scope=entity with
-//       entity-bytes=<first>:<last>;
+//     - a UnixFS file (no format): the first 512 bytes when the media type
+//       is sniffed and the Range starts later, then the blocks covering the
+//       Range (the whole file without one; a HEAD only the first bytes) ->
+//       dag-scope=entity with entity-bytes=<first>:<last>; for a GET this
+//       last stage is streamed (see Latency model);
 //     - a directory listing: its block or HAMT shards -> dag-scope=entity;
 //       then its index.html as a file;
 //     - ?format=car with dag-scope entity/all (and entity-bytes): the blocks
@@ -35,10 +36,29 @@
 // the next gateway. Identical fetches are coalesced: one in flight per
 // request key (path and query); other requests wait for it.
 //
-// Latency model: the whole stage is fetched and committed before the handler
-// answers (no streaming while the DAG is walked). A Range fetches only its
-// covering blocks, so time to first byte is one round trip plus the range's
-// blocks; a whole large file costs its full download before the first byte.
+// Latency model: every stage but the last is fetched and committed before the
+// next one is looked at (one round trip each; the path and a sniffed head are
+// a few blocks). The last stage of a GET of a UnixFS file, the bytes the
+// response sends (the whole file or the Range's blocks), is streamed: its
+// fetch (the same single coalesced CAR request, so the import still checks
+// every block and the commit indexes a whole file's digests) runs as a
+// coroutine of its own, which goes on when the client leaves and completes
+// the cache fill; ensure() returns once the first block the response sends
+// is stored (the store is looked at every 2 ms, doubling up to 50 ms, and as
+// soon as the fetch ends), or once the fetch has ended, with
+// Outcome::fill. The handler then answers as for a hit (same status, headers
+// and bytes) with a FileBody that waits for each block the fill has not
+// stored yet (file_body.hpp), and fails, so that the session cuts the
+// connection before its Content-Length, when the fill ended without it.
+// CarImport makes blocks visible in batches of about 4 MiB, so time to first
+// byte is the path's round trips plus the first batch, not the whole file;
+// the response then goes at the pace of the slower of gateway and client.
+// A verified block that was sent stays right if a later block of the same
+// answer fails and the import is aborted (its blocks are removed): the body
+// waits for the next gateway's answer to store them again. The answer keeps
+// Accept-Ranges: every byte it sends is of a verified block, so a client that
+// resumes a cut transfer with a Range joins right bytes to right bytes. HEAD
+// and only-if-cached are not streamed.
 //
 // Bounds: the HttpClient's connect, first-byte and stall timeouts bound each
 // read; `deadline` bounds one ensure() call (waiting included) and each
@@ -55,6 +75,7 @@
 //   srcgate_ipfs_upstream_bytes_total         CAR body bytes received
 //   srcgate_ipfs_upstream_bad_blocks_total    answers rejected for a block that did not verify
 //   srcgate_ipfs_fetch_coalesced_total        requests that joined a running fetch
+//   srcgate_ipfs_fetches_in_flight            fetches running now (gauge)
 //
 // Ownership: the store and client must outlive the fetcher, and the fetcher
 // must outlive the io_context its fetches run on (fetches are coroutines
@@ -72,6 +93,7 @@
 
 #include "content/cid.hpp"
 #include "server/car_response.hpp"
+#include "server/file_body.hpp"
 #include "server/handler.hpp"
 #include "server/http_client.hpp"
 #include "server/metrics.hpp"
@@ -96,6 +118,9 @@ struct FetchSpec {
   std::vector<std::string> path;  // decoded segments
   DagScope scope = DagScope::block;
   std::optional<InclusiveRange> range;  // entity scope on a file only
+  // The bytes a GET's response sends (the last stage): ensure() returns once
+  // their first block is stored. Not part of the key.
+  bool streamed = false;
   // "/ipfs/<root>/<escaped path>?format=car&dag-scope=..."; also the coalescing key.
   std::string target() const;
 };
@@ -122,10 +147,14 @@ class IpfsFetcher {
   struct Outcome {
     bool fetched = false;  // at least one stage was fetched and stored
     std::string failure;   // why a stage could not be fetched ("" when none failed)
+    // When the response's bytes were streamed: the fetch that stores them,
+    // for the FileBody (possibly ended already).
+    std::shared_ptr<const BlockFill> fill;
   };
 
-  // Fetches what `request` needs and the store lacks (see above). Never
-  // fails: on failure the handler answers from what the store has.
+  // Fetches what `request` needs and the store lacks (see above); returns
+  // early for a streamed stage. Never fails: on failure the handler answers
+  // from what the store has.
   Awaitable<Outcome> ensure(const Request& request, const IpfsRequest& ipfs);
 
   // Fetches one spec (coalesced); true when the store then satisfies it.

@@ -101,7 +101,8 @@ std::string content_path_of(std::string_view target, std::string_view base_path)
   return std::string(path);
 }
 
-Response IpfsHandler::serve(const Request& request, const IpfsRequest& ipfs) const {
+Response IpfsHandler::serve(const Request& request, const IpfsRequest& ipfs,
+                            std::shared_ptr<const BlockFill> fill) const {
   const Negotiation n = negotiate_format(ipfs.query, request.header("Accept"));
   if (!n.error.empty()) return Response::text(400, n.error);
   Context ctx{request, ipfs, content_path_of(request.target, base_path_),
@@ -256,7 +257,7 @@ Response IpfsHandler::serve(const Request& request, const IpfsRequest& ipfs) con
     std::optional<content::Error> failure;
     serve_bytes(r, request, etag, size, true,
                 [&](std::uint64_t begin, std::uint64_t end) -> std::unique_ptr<BodySource> {
-                  auto body = std::make_unique<FileBody>(store_, file, begin, end);
+                  auto body = std::make_unique<FileBody>(store_, file, begin, end, fill);
                   if (type) return body;
                   // The first piece is read now: it shows a missing block before the
                   // status line, and when the body starts the file it gives the type.

@@ -22,11 +22,17 @@
 // which stores the verified blocks this answer needs (path, the Range's
 // blocks, a listing's shards, a CAR's scope); what is still missing then is
 // answered as above (412 / 404, or a CAR cut where the block is missing).
+// When ensure() streams the file's bytes, serve() is given the fetch's
+// BlockFill: the file's FileBody waits for the blocks still arriving (the
+// headers and bytes are those of a hit; a fill that ends without a block
+// makes the session cut the connection before its Content-Length).
 // Thread-safety: const after construction; serve() is safe from any thread.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "server/file_body.hpp"
 #include "server/handler.hpp"
 #include "server/router.hpp"
 #include "storage/block_store.hpp"
@@ -40,8 +46,10 @@ class IpfsHandler {
   IpfsHandler(storage::BlockStore& store, std::string base_path)
       : store_(store), base_path_(std::move(base_path)) {}
 
-  // REQUIRES: request.method is GET or HEAD.
-  Response serve(const Request& request, const IpfsRequest& ipfs) const;
+  // REQUIRES: request.method is GET or HEAD. `fill`: the fetch still storing
+  // the blocks of the file this request names (IpfsFetcher::Outcome::fill).
+  Response serve(const Request& request, const IpfsRequest& ipfs,
+                 std::shared_ptr<const BlockFill> fill = nullptr) const;
 
  private:
   storage::BlockStore& store_;

@@ -9,6 +9,10 @@
 // - a 1 MiB Range in the middle of the 50 MiB file makes B fetch only the
 //   blocks that cover it (and the head it sniffs the type from);
 // - after B fetched the whole file, /sha256/<hex> of it is a hit on B;
+// - a whole file streams: from a gateway that paces its CAR, B's first body
+//   byte comes long before the CAR's end; a gateway that cuts its CAR
+//   midway makes B cut its response before the Content-Length (alone), or
+//   B's response goes on with the next gateway's blocks, exact;
 // - concurrent cold requests share their upstream fetches;
 // - a refused gateway and a gateway that flips a byte of A's CARs, listed
 //   before A, are detected (metrics) and bypassed; B's store then passes
@@ -17,9 +21,22 @@
 //   --ipfs-gateway http://A --no-default-upstreams.
 // Expected bytes come from the fixture CARs read here and from
 // deterministic_bytes(), never from B alone.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -93,6 +110,7 @@ class Gateway {
   const std::string& url() const { return url_; }
   std::filesystem::path store_dir() const { return dir_ / "store"; }
   std::string ipfs(const std::string& rest) const { return url_ + "/ipfs/" + rest; }
+  std::uint16_t port() const { return server_->port(); }
   std::vector<test::MetricSample> metrics() const {
     return test::parse_metrics(metrics_->expose());
   }
@@ -180,6 +198,149 @@ void require_same(const HttpResult& a, const HttpResult& b, const std::string& w
   }
 }
 
+// Waits (bounded) until B runs no IPFS fetch, so that streamed fetches have
+// committed and the counters are final.
+void wait_ipfs_idle(Gateway& b) {
+  CHECK(test::eventually([&] { return b.metric("srcgate_ipfs_fetches_in_flight") == 0; }));
+}
+
+using Clock = std::chrono::steady_clock;
+
+// A GET through a plain socket that notes when the first body byte arrived.
+struct TimedGet {
+  HttpResult result;  // curl_exit 0 when the body reached its Content-Length
+  Clock::time_point start;
+  std::optional<Clock::time_point> first_body_byte;
+  Clock::time_point end;
+};
+
+TimedGet timed_get(std::uint16_t port, const std::string& target) {
+  TimedGet t;
+  t.result.curl_exit = 1;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  t.start = Clock::now();
+  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  const std::string request =
+      "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size()));
+  std::string data;
+  std::size_t head_end = std::string::npos;
+  std::vector<char> buf(1 << 16);
+  const Clock::time_point give_up = t.start + std::chrono::seconds(30);
+  while (Clock::now() < give_up) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) break;  // closed or reset
+    data.append(buf.data(), static_cast<std::size_t>(n));
+    if (head_end == std::string::npos) {
+      head_end = data.find("\r\n\r\n");
+      if (head_end != std::string::npos) head_end += 4;
+    }
+    if (head_end != std::string::npos && data.size() > head_end && !t.first_body_byte) {
+      t.first_body_byte = Clock::now();
+    }
+  }
+  t.end = Clock::now();
+  ::close(fd);
+  if (head_end == std::string::npos) return t;
+  const std::string head = data.substr(0, head_end);
+  t.result.body = data.substr(head_end);
+  const std::size_t sp = head.find(' ');
+  if (sp != std::string::npos) t.result.status = std::atoi(head.c_str() + sp + 1);
+  std::size_t pos = head.find("\r\n") + 2;
+  while (pos + 2 < head.size()) {
+    const std::size_t eol = head.find("\r\n", pos);
+    const std::string line = head.substr(pos, eol - pos);
+    pos = eol + 2;
+    const std::size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::size_t v = colon + 1;
+    while (v < line.size() && line[v] == ' ') ++v;
+    t.result.headers.emplace(name, line.substr(v));
+  }
+  const std::string length = t.result.header("content-length");
+  if (!length.empty() && std::stoull(length) == t.result.body.size()) t.result.curl_exit = 0;
+  return t;
+}
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// A gateway that forwards every request to `origin` and sends the answer
+// paced at `bytes_per_second`, only its first `cut_after` bytes (then closes
+// the connection before the Content-Length it announced) when given.
+// preload() fetches an answer beforehand, so that its pace is all it costs.
+class PacedProxy {
+ public:
+  PacedProxy(std::string origin, std::uint64_t bytes_per_second,
+             std::optional<std::size_t> cut_after = std::nullopt)
+      : origin_(std::move(origin)),
+        upstream_([this, bytes_per_second, cut_after](const test::UpstreamRequest& req,
+                                                      test::UpstreamConnection& conn) {
+          const HttpResult r = answer(req.target);
+          if (r.status != 200) {
+            conn.respond(r.status, r.body);
+            return;
+          }
+          conn.send_head(200, {{"Content-Type", r.header("content-type")},
+                               {"Content-Length", std::to_string(r.body.size())}});
+          const bool cut = cut_after && *cut_after < r.body.size();
+          const std::string_view body =
+              std::string_view(r.body).substr(0, cut ? *cut_after : r.body.size());
+          conn.write(body, bytes_per_second);
+          if (cut) conn.close();
+          std::lock_guard lock(mu_);
+          ended_ = Clock::now();
+        }) {}
+
+  std::string url() const { return upstream_.url(); }
+  void preload(const std::string& target) {
+    HttpResult r = fetch(target);
+    REQUIRE(r.status == 200);
+    std::lock_guard lock(mu_);
+    answers_[target] = std::move(r);
+  }
+  // When the last answer's last byte was written.
+  Clock::time_point ended() const {
+    std::lock_guard lock(mu_);
+    return ended_;
+  }
+
+ private:
+  HttpResult fetch(const std::string& target) const {
+    return http(origin_ + target, {"-H", "Accept: application/vnd.ipld.car"});
+  }
+  HttpResult answer(const std::string& target) const {
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = answers_.find(target); it != answers_.end()) return it->second;
+    }
+    return fetch(target);
+  }
+
+  const std::string origin_;
+  mutable std::mutex mu_;
+  std::map<std::string, HttpResult> answers_;
+  Clock::time_point ended_{};
+  test::TestUpstream upstream_;
+};
+
+// The CAR request for a whole file, as B sends it.
+std::string whole_file_target(const std::string& cid) {
+  auto c = content::Cid::parse(cid);
+  REQUIRE(c);
+  return server::FetchSpec{*c, {}, server::DagScope::entity, std::nullopt}.target();
+}
+
 // One request: path below /ipfs/ and extra curl arguments.
 struct Probe {
   std::string rest;
@@ -223,6 +384,7 @@ TEST_CASE("B serves A's /ipfs/ files, ranges, directories and CARs byte for byte
     CHECK(from_a.status / 100 != 4);
     require_same(from_a, from_b, "cold " + p.rest);
   }
+  wait_ipfs_idle(b);
   const double upstream = b.metric("srcgate_ipfs_upstream_requests_total");
   CHECK(upstream > 0);
   CHECK(b.metric("srcgate_ipfs_upstream_requests_total", {{"outcome", "ok"}}) == upstream);
@@ -265,10 +427,11 @@ TEST_CASE("a Range of a 50 MiB file fetches only its blocks; the whole file beco
                                             std::to_string(last) + "/" + std::to_string(kBigSize));
   CHECK((part.body == slice(a.big, first, last)));
   require_same(http(a.gw.ipfs(a.big_root), {"-H", range}), part, "range");
-  // Three CARs: the root block (dag-scope=block); the range, i.e. the root,
-  // the first of its two inner nodes (174 leaves of 256 KiB each) and leaves
-  // 100 to 104; the head for sniffing, i.e. root, inner node and leaf 0.
-  // 1 + 7 + 3 blocks of the file's 203.
+  // Three CARs: the root block (dag-scope=block); the head for sniffing,
+  // i.e. root, the first of its two inner nodes (174 leaves of 256 KiB each)
+  // and leaf 0; the range, i.e. root, inner node and leaves 100 to 104.
+  // 1 + 3 + 7 blocks of the file's 203.
+  wait_ipfs_idle(b);
   const double blocks = b.metric("srcgate_ipfs_upstream_blocks_total");
   INFO("blocks fetched for the range: " << blocks);
   CHECK(blocks == 11);
@@ -283,6 +446,7 @@ TEST_CASE("a Range of a 50 MiB file fetches only its blocks; the whole file beco
   REQUIRE(whole.body.size() == kBigSize);
   CHECK(content::to_hex(content::digest_of(content::HashAlgo::sha256,
                                            content::as_bytes(whole.body))) == a.sha256);
+  wait_ipfs_idle(b);
   const double after = b.metric("srcgate_ipfs_upstream_blocks_total");
   CHECK(after - blocks >= 200);
   HttpResult named = http(b.url() + "/sha256/" + a.sha256);
@@ -294,6 +458,113 @@ TEST_CASE("a Range of a 50 MiB file fetches only its blocks; the whole file beco
   REQUIRE(*entry);
   CHECK((*entry)->root.to_string() == a.big_root);
   CHECK(b.metric("srcgate_ipfs_upstream_bad_blocks_total") == 0);
+}
+
+TEST_CASE("a whole file streams while a slow gateway sends it; then it is a /sha256/ hit",
+          "[ipfs-upstream]") {
+  Origin& a = origin();
+  // About 3 s for the file's CAR.
+  PacedProxy slow(a.gw.url(), 16u << 20);
+  slow.preload(whole_file_target(a.big_root));
+  Gateway b({slow.url()});
+  const TimedGet got = timed_get(b.port(), "/ipfs/" + a.big_root);
+  REQUIRE(got.first_body_byte);
+  const double ttfb = seconds(*got.first_body_byte - got.start);
+  const double total = seconds(got.end - got.start);
+  const double upstream_left = seconds(slow.ended() - *got.first_body_byte);
+  WARN("streamed 50 MiB: first body byte after " << ttfb << " s, whole body after " << total
+                                                 << " s; the gateway sent its last byte "
+                                                 << upstream_left << " s after that first byte");
+  CHECK(got.result.status == 200);
+  CHECK(got.result.curl_exit == 0);
+  REQUIRE(got.result.body.size() == kBigSize);
+  CHECK(content::to_hex(content::digest_of(content::HashAlgo::sha256,
+                                           content::as_bytes(got.result.body))) == a.sha256);
+  require_same(http(a.gw.ipfs(a.big_root)), got.result, "streamed");
+  CHECK(ttfb < total / 2);
+  CHECK(upstream_left > 1.0);
+  // One CAR for the root block, one for the file.
+  wait_ipfs_idle(b);
+  CHECK(b.metric("srcgate_ipfs_upstream_requests_total") == 2);
+  CHECK(b.metric("srcgate_ipfs_upstream_requests_total", {{"outcome", "ok"}}) == 2);
+  // The streamed fetch committed the record with the file's digests.
+  auto entry = b.store().lookup(content::digest_of(content::HashAlgo::sha256, a.big));
+  REQUIRE(entry);
+  REQUIRE(*entry);
+  CHECK((*entry)->root.to_string() == a.big_root);
+  HttpResult named = http(b.url() + "/sha256/" + a.sha256);
+  CHECK(named.status == 200);
+  CHECK((named.body == got.result.body));
+  // A second GET is a hit: no upstream request.
+  CHECK((http(b.ipfs(a.big_root)).body == got.result.body));
+  CHECK(b.metric("srcgate_ipfs_upstream_requests_total") == 2);
+  auto report = b.store().verify({});
+  REQUIRE(report);
+  CHECK(report->ok());
+}
+
+TEST_CASE("a gateway that cuts its CAR midway: B cuts its response, or goes on with the next",
+          "[ipfs-upstream]") {
+  Origin& a = origin();
+  // Cuts the file's CAR after 24 MiB (about 0.8 s), keeps the small CARs whole.
+  PacedProxy cutter(a.gw.url(), 30u << 20, std::size_t{24} << 20);
+  cutter.preload(whole_file_target(a.big_root));
+  const auto sha = content::digest_of(content::HashAlgo::sha256, a.big);
+
+  SECTION("alone: the client never gets a complete body") {
+    Gateway b({cutter.url()});
+    const TimedGet got = timed_get(b.port(), "/ipfs/" + a.big_root);
+    INFO("status " << got.result.status << ", " << got.result.body.size() << " body bytes");
+    // The response had started from the verified blocks, then is cut.
+    CHECK(got.result.status == 200);
+    CHECK(got.result.header("content-length") == std::to_string(kBigSize));
+    CHECK(got.result.curl_exit != 0);
+    CHECK(!got.result.body.empty());
+    CHECK(got.result.body.size() < kBigSize);
+    CHECK(got.result.body.size() <= (std::size_t{24} << 20));
+    CHECK((got.result.body == slice(a.big, 0, got.result.body.size() - 1)));
+    wait_ipfs_idle(b);
+    CHECK(b.metric("srcgate_ipfs_upstream_requests_total", {{"gateway", cutter.url()}}) == 2);
+    CHECK(b.metric("srcgate_ipfs_upstream_requests_total", {{"outcome", "ok"}}) == 1);
+    auto entry = b.store().lookup(sha);
+    REQUIRE(entry);
+    CHECK(!entry->has_value());
+    auto report = b.store().verify({});
+    REQUIRE(report);
+    CHECK(report->ok());
+    const std::filesystem::path dir = b.store_dir();
+    b.close();
+    const test::CommandResult v =
+        test::run_command({test::srcgate_binary().string(), "verify", "--data", dir.string()});
+    INFO("srcgate verify: " << v.out << v.err);
+    CHECK(v.exit_code == 0);
+    CHECK(v.out.find("\"problems\":0") != std::string::npos);
+  }
+
+  SECTION("before a good gateway: the whole file, exact") {
+    Gateway b({cutter.url(), a.gw.url()});
+    const TimedGet got = timed_get(b.port(), "/ipfs/" + a.big_root);
+    CHECK(got.result.status == 200);
+    CHECK(got.result.curl_exit == 0);
+    // The response began with the first gateway's blocks, before its cut.
+    REQUIRE(got.first_body_byte);
+    CHECK(*got.first_body_byte < cutter.ended());
+    REQUIRE(got.result.body.size() == kBigSize);
+    CHECK(content::to_hex(content::digest_of(content::HashAlgo::sha256,
+                                             content::as_bytes(got.result.body))) == a.sha256);
+    wait_ipfs_idle(b);
+    CHECK(b.metric("srcgate_ipfs_upstream_requests_total",
+                   {{"gateway", a.gw.url()}, {"outcome", "ok"}}) == 1);
+    CHECK(b.metric("srcgate_ipfs_upstream_requests_total", {{"outcome", "ok"}}) == 2);
+    auto entry = b.store().lookup(sha);
+    REQUIRE(entry);
+    REQUIRE(*entry);
+    CHECK((*entry)->root.to_string() == a.big_root);
+    CHECK(http(b.url() + "/sha256/" + a.sha256).status == 200);
+    auto report = b.store().verify({});
+    REQUIRE(report);
+    CHECK(report->ok());
+  }
 }
 
 TEST_CASE("concurrent cold requests share one upstream fetch per stage", "[ipfs-upstream]") {
@@ -339,6 +610,7 @@ TEST_CASE("a refused gateway and one serving a corrupted block are bypassed", "[
   HttpResult whole = http(b.ipfs(a.big_root), {"-H", "Range: bytes=0-99999"});
   CHECK(whole.status == 206);
   CHECK((whole.body == slice(a.big, 0, 99999)));
+  wait_ipfs_idle(b);
 
   CHECK(corrupted >= 2);
   CHECK(b.metric("srcgate_ipfs_upstream_bad_blocks_total") == corrupted);
@@ -445,6 +717,11 @@ TEST_CASE("srcgate serve --ipfs-gateway: one srcgate process feeds another", "[i
                  p.rest);
   }
   const std::string sha256 = content::to_hex(content::digest_of(content::HashAlgo::sha256, data));
+  // The whole file streamed; its record is committed when B's fetch ends.
+  CHECK(test::eventually([&] {
+    const auto m = test::parse_metrics(http(url_b + "/metrics").body);
+    return test::metric(m, "srcgate_ipfs_fetches_in_flight") == 0.0;
+  }));
   HttpResult named = http(url_b + "/sha256/" + sha256);
   CHECK(named.status == 200);
   CHECK((named.body == std::string(data.begin(), data.end())));
