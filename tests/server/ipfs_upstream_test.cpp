@@ -12,7 +12,8 @@
 // - a whole file streams: from a gateway that paces its CAR, B's first body
 //   byte comes long before the CAR's end; a gateway that cuts its CAR
 //   midway makes B cut its response before the Content-Length (alone), or
-//   B's response goes on with the next gateway's blocks, exact;
+//   B's response goes on with the next gateway's blocks, exact; a client
+//   that leaves early does not stop the fetch, which fills the cache;
 // - concurrent cold requests share their upstream fetches;
 // - a refused gateway and a gateway that flips a byte of A's CARs, listed
 //   before A, are detected (metrics) and bypassed; B's store then passes
@@ -33,6 +34,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -214,7 +216,10 @@ struct TimedGet {
   Clock::time_point end;
 };
 
-TimedGet timed_get(std::uint16_t port, const std::string& target) {
+// `leave_after`: the client closes the connection once it has that many body
+// bytes.
+TimedGet timed_get(std::uint16_t port, const std::string& target,
+                   std::size_t leave_after = std::numeric_limits<std::size_t>::max()) {
   TimedGet t;
   t.result.curl_exit = 1;
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -246,6 +251,7 @@ TimedGet timed_get(std::uint16_t port, const std::string& target) {
     if (head_end != std::string::npos && data.size() > head_end && !t.first_body_byte) {
       t.first_body_byte = Clock::now();
     }
+    if (head_end != std::string::npos && data.size() - head_end >= leave_after) break;
   }
   t.end = Clock::now();
   ::close(fd);
@@ -501,6 +507,29 @@ TEST_CASE("a whole file streams while a slow gateway sends it; then it is a /sha
   auto report = b.store().verify({});
   REQUIRE(report);
   CHECK(report->ok());
+}
+
+TEST_CASE("a client that leaves a streamed file early does not stop its fetch", "[ipfs-upstream]") {
+  Origin& a = origin();
+  PacedProxy slow(a.gw.url(), 48u << 20);
+  slow.preload(whole_file_target(a.big_root));
+  Gateway b({slow.url()});
+  const TimedGet got = timed_get(b.port(), "/ipfs/" + a.big_root, 1u << 20);
+  CHECK(got.result.status == 200);
+  REQUIRE(got.result.body.size() >= (1u << 20));
+  CHECK(got.result.body.size() < kBigSize);
+  CHECK((got.result.body == slice(a.big, 0, got.result.body.size() - 1)));
+  // The fetch goes on and fills the cache: the file gets its names.
+  CHECK(test::eventually([&] {
+    auto entry = b.store().lookup(content::digest_of(content::HashAlgo::sha256, a.big));
+    return entry && entry->has_value();
+  }));
+  wait_ipfs_idle(b);
+  CHECK(b.metric("srcgate_ipfs_upstream_requests_total", {{"outcome", "ok"}}) == 2);
+  HttpResult named = http(b.url() + "/sha256/" + a.sha256);
+  CHECK(named.status == 200);
+  CHECK(named.body.size() == kBigSize);
+  CHECK(b.metric("srcgate_ipfs_upstream_requests_total") == 2);
 }
 
 TEST_CASE("a gateway that cuts its CAR midway: B cuts its response, or goes on with the next",
