@@ -1,6 +1,7 @@
 #include "server/ipfs_fetcher.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -28,6 +29,9 @@ namespace {
 constexpr int kMaxStages = 6;
 // Bytes a media type is sniffed from (IpfsHandler sniffs the file's head).
 constexpr std::uint64_t kSniffBytes = 512;
+// A gateway attempt's deadline moves `deadline` past now each time this many
+// more bytes of its answer have arrived (see "Bounds" in the header).
+constexpr std::uint64_t kProgressBytes = 1u << 20;
 
 bool unreserved_path_char(unsigned char c) {
   if (std::isalnum(c)) return true;
@@ -380,6 +384,7 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
     std::string failure;
     std::vector<std::shared_ptr<Waiter>> waiters;
     const std::shared_ptr<BlockFill> fill;
+    std::atomic<std::uint64_t> received{0};  // answer bytes, all attempts
   };
 
   // The flight of `spec`: the running one, or a new one spawned on `ex`,
@@ -432,6 +437,7 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       flight->waiters.push_back(waiter);
     }
     bool ok = false;
+    std::uint64_t seen = flight->received.load(std::memory_order_relaxed);
     for (;;) {
       {
         std::lock_guard lock(flight->mu);
@@ -442,6 +448,13 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
         }
       }
       if (!co_await wait_for_wake(*waiter, until)) {
+        // Like an attempt, a waiter waits on while the answer progresses.
+        const std::uint64_t received = flight->received.load(std::memory_order_relaxed);
+        if (received - seen >= kProgressBytes) {
+          seen = received;
+          until = Clock::now() + self->options_.deadline;
+          continue;
+        }
         if (failure) *failure = "no IPFS gateway answered " + key + " in time";
         break;
       }
@@ -516,7 +529,7 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
     for (const std::string& gateway : self->options_.gateways) {
       if (ok) break;
       const Clock::time_point until = Clock::now() + self->options_.deadline;
-      Attempt a = co_await self->attempt(gateway, spec, until);
+      Attempt a = co_await self->attempt(gateway, spec, until, flight->received);
       self->requests_->with({gateway, a.outcome}).inc();
       if (a.outcome == "ok") {
         ok = true;
@@ -538,8 +551,9 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
     for (const auto& w : flight->waiters) w->wake();
   }
 
+  // Counts the answer's bytes into `received`.
   Awaitable<Attempt> attempt(const std::string& gateway, const FetchSpec& spec,
-                             Clock::time_point until) {
+                             Clock::time_point until, std::atomic<std::uint64_t>& received) {
     ClientRequest req;
     req.url =
         (gateway.ends_with('/') ? gateway.substr(0, gateway.size() - 1) : gateway) + spec.target();
@@ -564,10 +578,11 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       }
       return Attempt{"bad_car", e.message};
     };
+    std::uint64_t since_progress = 0;  // bytes since `until` last moved
     for (;;) {
       if (Clock::now() >= until) {
         import->abort();
-        co_return Attempt{"deadline", "the answer did not end within " +
+        co_return Attempt{"deadline", "less than 1 MiB of the answer arrived within " +
                                           std::to_string(options_.deadline.count()) + " ms"};
       }
       auto piece = co_await response.read();
@@ -577,6 +592,12 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       }
       if (piece->empty()) break;
       bytes_->inc(piece->size());
+      received.fetch_add(piece->size(), std::memory_order_relaxed);
+      since_progress += piece->size();
+      if (since_progress >= kProgressBytes) {
+        since_progress = 0;
+        until = Clock::now() + options_.deadline;
+      }
       if (auto w = swap.write(*piece, *import); !w) co_return rejected(w.error());
     }
     if (!swap.done()) {

@@ -61,8 +61,12 @@
 // and only-if-cached are not streamed.
 //
 // Bounds: the HttpClient's connect, first-byte and stall timeouts bound each
-// read; `deadline` bounds one ensure() call (waiting included) and each
-// gateway attempt (an attempt still receiving at its deadline is aborted).
+// read; `deadline` bounds progress: a gateway attempt is aborted, and a
+// request stops waiting for a fetch, when less than 1 MiB of the answer
+// arrived within the last `deadline`. So a large file completes at any rate
+// above 1 MiB per deadline (with the default, about 8.7 KB/s), and a gateway
+// that trickles is cut. Waiting for a streamed stage's first block is bounded
+// by `deadline` from the start of ensure().
 // Cache-Control: only-if-cached requests never reach the fetcher.
 //
 // Metrics (registered when a registry is given):
@@ -106,7 +110,7 @@ struct IpfsFetcherOptions {
   // Trustless gateway base URLs ("https://trustless-gateway.link",
   // "http://srcgate-a:8080/cache"), tried in order.
   std::vector<std::string> gateways;
-  // Bounds one ensure() call and one gateway attempt.
+  // The progress bound: at least 1 MiB of an answer per deadline (see Bounds).
   std::chrono::milliseconds deadline{120'000};
 };
 

@@ -21,6 +21,7 @@
 #include "content/car.hpp"
 #include "content/digest.hpp"
 #include "content/encoding.hpp"
+#include "content/importer.hpp"
 #include "storage/rocksdb_store.hpp"
 #include "tests/server/gateway_test_support.hpp"
 #include "tests/server/miss_test_support.hpp"
@@ -86,7 +87,8 @@ std::string file_bytes() {
 
 // A store, a client, a fetcher with `gateways`, and a metrics registry.
 struct Rig {
-  explicit Rig(std::vector<std::string> gateways) {
+  explicit Rig(std::vector<std::string> gateways,
+               std::chrono::milliseconds deadline = std::chrono::milliseconds(10'000)) {
     storage::RocksDbOptions o;
     o.dir = dir / "store";
     auto s = storage::open_rocksdb_store(o);
@@ -95,7 +97,7 @@ struct Rig {
     client = std::make_unique<server::HttpClient>(test::test_client_options());
     server::IpfsFetcherOptions f;
     f.gateways = std::move(gateways);
-    f.deadline = std::chrono::milliseconds(10'000);
+    f.deadline = deadline;
     fetcher = std::make_unique<server::IpfsFetcher>(*store, *client, f, &metrics);
   }
 
@@ -286,4 +288,55 @@ TEST_CASE("concurrent identical fetches share one upstream request", "[ipfs-fetc
   CHECK(rig.fetch(spec, nullptr, 6) == std::vector<bool>(6, true));
   CHECK(slow.requests() == 1);
   CHECK(rig.metric("srcgate_ipfs_fetch_coalesced_total") == 5);
+}
+
+TEST_CASE("the deadline bounds a gateway's progress, not the length of a large answer",
+          "[ipfs-fetcher]") {
+  // A file of 3 MiB + 5 bytes (four raw leaves) as a CAR of about 3 MiB.
+  const Bytes data = test::deterministic_bytes("ipfs-fetcher-progress", (3u << 20) + 5);
+  std::vector<content::Block> blocks;
+  content::FileImporter importer(content::ImportProfile::v1_2025,
+                                 [&](content::Block&& b) { blocks.push_back(std::move(b)); });
+  importer.write(data);
+  const content::ImportResult dag = importer.finish();
+  REQUIRE(blocks.size() == 5);
+  Bytes car = content::encode_car_header({dag.root});
+  content::append_car_section(car, blocks.back().cid, blocks.back().bytes);  // the root first
+  for (std::size_t i = 0; i + 1 < blocks.size(); ++i) {
+    content::append_car_section(car, blocks[i].cid, blocks[i].bytes);
+  }
+  const FetchSpec spec{dag.root, {}, server::DagScope::entity, {}};
+  const auto deadline = std::chrono::milliseconds(1'000);
+
+  SECTION("1.5 MiB/s: 2 s in all, longer than the deadline, and fetched") {
+    test::TestUpstream gateway(test::good_mirror({{spec.target(), car}}, 3u << 19));
+    Rig rig({gateway.url()}, deadline);
+    std::string failure;
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(rig.fetch(spec, &failure) == std::vector<bool>{true});
+    const auto took = std::chrono::steady_clock::now() - t0;
+    INFO(failure);
+    CHECK(took > deadline);
+    CHECK(rig.metric("srcgate_ipfs_upstream_requests_total", {{"outcome", "ok"}}) == 1);
+    auto stored = rig.store->lookup(content::digest_of(content::HashAlgo::sha256, data));
+    REQUIRE(stored);
+    REQUIRE(stored->has_value());
+    CHECK((*stored)->root == dag.root);
+  }
+  SECTION("256 KiB/s: 1 MiB takes 4 s, so the attempt ends at the deadline, storing nothing") {
+    test::TestUpstream gateway(test::good_mirror({{spec.target(), car}}, 256u << 10));
+    Rig rig({gateway.url()}, deadline);
+    std::string failure;
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(rig.fetch(spec, &failure) == std::vector<bool>{false});
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(took < std::chrono::milliseconds(3'000));
+    // The attempt's reason, or the waiter's, which gives up at the same moment.
+    CHECK_THAT(failure, Catch::Contains("less than 1 MiB of the answer arrived within 1000 ms") ||
+                            Catch::Contains("answered " + spec.target() + " in time"));
+    CHECK(rig.metric("srcgate_ipfs_upstream_requests_total", {{"outcome", "deadline"}}) == 1);
+    auto has_root = rig.store->has_block(dag.root);
+    REQUIRE(has_root);
+    CHECK_FALSE(*has_root);
+  }
 }
