@@ -422,6 +422,16 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
     return flight;
   }
 
+  // join(), plus a waiter registered on the flight (the caller removes it).
+  static std::pair<std::shared_ptr<Flight>, std::shared_ptr<Waiter>> enlist(
+      const std::shared_ptr<Impl>& self, const FetchSpec& spec, const net::any_io_executor& ex) {
+    std::shared_ptr<Flight> flight = join(self, spec, ex);
+    auto waiter = std::make_shared<Waiter>(ex);
+    std::lock_guard lock(flight->mu);
+    flight->waiters.push_back(waiter);
+    return {std::move(flight), std::move(waiter)};
+  }
+
   static Awaitable<bool> fetch(std::shared_ptr<Impl> self, FetchSpec spec, Clock::time_point until,
                                std::string* failure) {
     if (self->options_.gateways.empty()) {
@@ -429,13 +439,7 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       co_return false;
     }
     const std::string key = spec.target();
-    const auto ex = co_await net::this_coro::executor;
-    const std::shared_ptr<Flight> flight = join(self, spec, ex);
-    auto waiter = std::make_shared<Waiter>(ex);
-    {
-      std::lock_guard lock(flight->mu);
-      flight->waiters.push_back(waiter);
-    }
+    const auto [flight, waiter] = enlist(self, spec, co_await net::this_coro::executor);
     bool ok = false;
     std::uint64_t seen = flight->received.load(std::memory_order_relaxed);
     for (;;) {
@@ -476,13 +480,7 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       co_return;
     }
     const std::string key = spec.target();
-    const auto ex = co_await net::this_coro::executor;
-    const std::shared_ptr<Flight> flight = join(self, spec, ex);
-    auto waiter = std::make_shared<Waiter>(ex);
-    {
-      std::lock_guard lock(flight->mu);
-      flight->waiters.push_back(waiter);
-    }
+    const auto [flight, waiter] = enlist(self, spec, co_await net::this_coro::executor);
     std::chrono::milliseconds look = kFirstLook;
     for (;;) {
       bool done = false;

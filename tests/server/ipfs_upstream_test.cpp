@@ -111,6 +111,23 @@ class Gateway {
   storage::BlockStore& store() { return *store_; }
   const std::string& url() const { return url_; }
   std::filesystem::path store_dir() const { return dir_ / "store"; }
+  // BlockStore::verify finds no problem in the store.
+  void check_verifies() {
+    auto report = store().verify({});
+    INFO((report ? "" : report.error().message));
+    REQUIRE(report);
+    CHECK(report->ok());
+  }
+  // check_verifies(), then the gateway closes and `srcgate verify` passes too.
+  void check_verifies_and_close() {
+    check_verifies();
+    close();
+    const test::CommandResult v = test::run_command(
+        {test::srcgate_binary().string(), "verify", "--data", store_dir().string()});
+    INFO("srcgate verify: " << v.out << v.err);
+    CHECK(v.exit_code == 0);
+    CHECK(v.out.find("\"problems\":0") != std::string::npos);
+  }
   std::string ipfs(const std::string& rest) const { return url_ + "/ipfs/" + rest; }
   std::uint16_t port() const { return server_->port(); }
   std::vector<test::MetricSample> metrics() const {
@@ -415,9 +432,7 @@ TEST_CASE("B serves A's /ipfs/ files, ranges, directories and CARs byte for byte
       412);
   CHECK(b.metric("srcgate_ipfs_upstream_requests_total") == upstream + 1);
 
-  auto report = b.store().verify({});
-  REQUIRE(report);
-  CHECK(report->ok());
+  b.check_verifies();
 }
 
 TEST_CASE("a Range of a 50 MiB file fetches only its blocks; the whole file becomes a /sha256/ hit",
@@ -504,9 +519,7 @@ TEST_CASE("a whole file streams while a slow gateway sends it; then it is a /sha
   // A second GET is a hit: no upstream request.
   CHECK((http(b.ipfs(a.big_root)).body == got.result.body));
   CHECK(b.metric("srcgate_ipfs_upstream_requests_total") == 2);
-  auto report = b.store().verify({});
-  REQUIRE(report);
-  CHECK(report->ok());
+  b.check_verifies();
 }
 
 TEST_CASE("a client that leaves a streamed file early does not stop its fetch", "[ipfs-upstream]") {
@@ -558,16 +571,7 @@ TEST_CASE("a gateway that cuts its CAR midway: B cuts its response, or goes on w
     auto entry = b.store().lookup(sha);
     REQUIRE(entry);
     CHECK(!entry->has_value());
-    auto report = b.store().verify({});
-    REQUIRE(report);
-    CHECK(report->ok());
-    const std::filesystem::path dir = b.store_dir();
-    b.close();
-    const test::CommandResult v =
-        test::run_command({test::srcgate_binary().string(), "verify", "--data", dir.string()});
-    INFO("srcgate verify: " << v.out << v.err);
-    CHECK(v.exit_code == 0);
-    CHECK(v.out.find("\"problems\":0") != std::string::npos);
+    b.check_verifies_and_close();
   }
 
   SECTION("before a good gateway: the whole file, exact") {
@@ -590,9 +594,7 @@ TEST_CASE("a gateway that cuts its CAR midway: B cuts its response, or goes on w
     REQUIRE(*entry);
     CHECK((*entry)->root.to_string() == a.big_root);
     CHECK(http(b.url() + "/sha256/" + a.sha256).status == 200);
-    auto report = b.store().verify({});
-    REQUIRE(report);
-    CHECK(report->ok());
+    b.check_verifies();
   }
 }
 
@@ -650,16 +652,7 @@ TEST_CASE("a refused gateway and one serving a corrupted block are bypassed", "[
   CHECK(b.metric("srcgate_ipfs_upstream_requests_total",
                  {{"gateway", a.gw.url()}, {"outcome", "ok"}}) >= 2);
 
-  auto report = b.store().verify({});
-  REQUIRE(report);
-  CHECK(report->ok());
-  const std::filesystem::path dir = b.store_dir();
-  b.close();
-  const test::CommandResult v =
-      test::run_command({test::srcgate_binary().string(), "verify", "--data", dir.string()});
-  INFO("srcgate verify: " << v.out << v.err);
-  CHECK(v.exit_code == 0);
-  CHECK(v.out.find("\"problems\":0") != std::string::npos);
+  b.check_verifies_and_close();
 }
 
 TEST_CASE("a hash miss whose source index holds ipfs://<cid> is answered from IPFS",
