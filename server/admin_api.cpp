@@ -13,7 +13,6 @@
 #include "content/encoding.hpp"
 #include "content/nix_hash.hpp"
 #include "server/cli_command.hpp"
-#include "server/empty_store_handler.hpp"
 #include "server/hash_command.hpp"
 #include "server/source_list.hpp"
 #include "server/sources_command.hpp"

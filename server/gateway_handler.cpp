@@ -2,7 +2,6 @@
 
 #include <variant>
 
-#include "server/empty_store_handler.hpp"
 #include "server/hash_handler.hpp"
 #include "server/http_policy.hpp"
 #include "server/store_metrics.hpp"

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "server/http_policy.hpp"
+
 namespace srcgate::server {
 namespace {
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -26,6 +28,22 @@ Response Response::text(unsigned status, std::string_view text) {
   r.body += '\n';
   r.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
   return r;
+}
+
+std::optional<Response> require_get_or_head(const Request& request) {
+  if (request.method == Method::get || request.method == Method::head) return std::nullopt;
+  return std::move(Response::text(405, "method not allowed").header("Allow", "GET, HEAD"));
+}
+
+std::optional<Response> check_admin(const Request& request, const std::string& admin_token) {
+  if (admin_token.empty()) {
+    return Response::text(403, "admin API disabled: no admin token is configured");
+  }
+  if (!bearer_token_matches(request.header("Authorization"), admin_token)) {
+    return std::move(Response::text(401, "admin API: missing or wrong bearer token")
+                         .header("WWW-Authenticate", "Bearer realm=\"srcgate\""));
+  }
+  return std::nullopt;
 }
 
 }  // namespace srcgate::server

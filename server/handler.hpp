@@ -107,6 +107,13 @@ struct Response {
   }
 };
 
+// Shared answers of handlers: 405 with `Allow: GET, HEAD` unless the method
+// is GET or HEAD; the admin API's authentication (403 when `admin_token` is
+// "", 401 with WWW-Authenticate without the right bearer token). nullopt when
+// the request may go on.
+std::optional<Response> require_get_or_head(const Request& request);
+std::optional<Response> check_admin(const Request& request, const std::string& admin_token);
+
 class Handler {
  public:
   virtual ~Handler() = default;

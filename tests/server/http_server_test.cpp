@@ -21,7 +21,7 @@
 #include <optional>
 #include <string>
 
-#include "server/empty_store_handler.hpp"
+#include "tests/server/empty_store_handler.hpp"
 
 using namespace srcgate::server;
 using namespace std::chrono_literals;

@@ -1,27 +1,34 @@
-#include "server/empty_store_handler.hpp"
+// A stand-in Handler for tests of the HTTP server, which answers as the
+// gateway does for an empty store but has no store: every well-formed
+// /<algo>/<hash> and /ipfs/<cid> request is a 404 "not in the store",
+// `Cache-Control: only-if-cached` on /ipfs/ is 412, a malformed one is 400
+// with the router's reason, other methods than GET and HEAD are 405, and the
+// admin API is 403 when no token is configured, 401 without the right bearer
+// token, and 501 with it.
+// Thread-safety: immutable after construction; handle() is safe from any thread.
+#pragma once
 
-#include "content/nix_hash.hpp"
+#include <string>
+#include <variant>
+
+#include "content/digest.hpp"
+#include "content/encoding.hpp"
+#include "server/handler.hpp"
 #include "server/http_policy.hpp"
 
 namespace srcgate::server {
 
-std::optional<Response> require_get_or_head(const Request& request) {
-  if (request.method == Method::get || request.method == Method::head) return std::nullopt;
-  return std::move(Response::text(405, "method not allowed").header("Allow", "GET, HEAD"));
-}
+class EmptyStoreHandler final : public Handler {
+ public:
+  // `admin_token` "" disables the admin API.
+  explicit EmptyStoreHandler(std::string admin_token) : admin_token_(std::move(admin_token)) {}
+  Awaitable<Response> handle(const Request& request) override;
 
-std::optional<Response> check_admin(const Request& request, const std::string& admin_token) {
-  if (admin_token.empty()) {
-    return Response::text(403, "admin API disabled: no admin token is configured");
-  }
-  if (!bearer_token_matches(request.header("Authorization"), admin_token)) {
-    return std::move(Response::text(401, "admin API: missing or wrong bearer token")
-                         .header("WWW-Authenticate", "Bearer realm=\"srcgate\""));
-  }
-  return std::nullopt;
-}
+ private:
+  std::string admin_token_;
+};
 
-Awaitable<Response> EmptyStoreHandler::handle(const Request& request) {
+inline Awaitable<Response> EmptyStoreHandler::handle(const Request& request) {
   const Route& route = *request.route;
   if (const auto* bad = std::get_if<BadRequest>(&route)) {
     co_return Response::text(400, bad->reason);
