@@ -295,6 +295,12 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
                                         : "private destinations refused")
         << '\n';
   }
+  std::string ipfs_gateways;
+  for (const std::string& g : gateway_options.ipfs_gateways) {
+    ipfs_gateways += (ipfs_gateways.empty() ? "" : ", ") + g;
+  }
+  err << "srcgate serve: IPFS gateways: "
+      << (ipfs_gateways.empty() ? "none: an /ipfs/ miss is a 404" : ipfs_gateways) << '\n';
   err << "srcgate serve: listening on "
       << config::ListenAddress{cfg.listen.host, server.port()}.to_string() << " with "
       << cfg.threads << " threads"

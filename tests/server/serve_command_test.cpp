@@ -264,6 +264,8 @@ c -o /dev/null -w '%{http_code}' "$m/api/v1/stats"
   CHECK_THAT(r.err, Catch::Matchers::Contains("srcgate serve: stopped"));
   CHECK_THAT(r.err, Catch::Matchers::Contains("method=HEAD target=/sha256/"));
   CHECK_THAT(r.err, Catch::Matchers::Contains("srcgate serve: upstreams: offline\n"));
+  CHECK_THAT(r.err, Catch::Matchers::Contains(
+                        "srcgate serve: IPFS gateways: none: an /ipfs/ miss is a 404\n"));
 }
 
 TEST_CASE("serve --mirror fetches a miss from a loopback mirror, once",
@@ -299,4 +301,7 @@ curl -sS --max-time 20 -o /dev/null -w '%{http_code}\n' "$m/sha256/$5"
   CHECK(upstream.requests("/sha256/" + unknown) == 1);
   CHECK_THAT(r.err,
              Catch::Matchers::Contains("srcgate serve: upstreams: " + upstream.url() + "\n"));
+  // --no-default-upstreams drops the default trustless gateway too.
+  CHECK_THAT(r.err, Catch::Matchers::Contains(
+                        "srcgate serve: IPFS gateways: none: an /ipfs/ miss is a 404\n"));
 }
