@@ -389,10 +389,15 @@ class HttpServer::Impl {
     return {conns_.begin(), conns_.end()};
   }
 
-  // On control_: nothing is left to wait for; let run() return.
+  // On control_: every connection is done. Stop the io_context: fetches that
+  // no client waits for any more (cache fills) are abandoned with their
+  // frames, as at the end of the grace period, rather than holding the
+  // shutdown for as long as an upstream takes.
   void finish() {
     grace_timer_.cancel();
     if (signals_) signals_->cancel();
+    io_stopped_ = true;
+    ioc_.stop();
   }
 
   // On control_: the grace period is over. Close every socket on its strand,
