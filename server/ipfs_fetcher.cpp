@@ -7,6 +7,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <cstdio>
+#include <exception>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -32,6 +33,9 @@ constexpr std::uint64_t kSniffBytes = 512;
 // A gateway attempt's deadline moves `deadline` past now each time this many
 // more bytes of its answer have arrived (see "Bounds" in the header).
 constexpr std::uint64_t kProgressBytes = 1u << 20;
+// However it progresses, an answer (and a wait for one) ends after this many
+// deadlines (an hour with the default).
+constexpr int kCeilingDeadlines = 30;
 
 bool unreserved_path_char(unsigned char c) {
   if (std::isalnum(c)) return true;
@@ -442,6 +446,7 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
     const auto [flight, waiter] = enlist(self, spec, co_await net::this_coro::executor);
     bool ok = false;
     std::uint64_t seen = flight->received.load(std::memory_order_relaxed);
+    const Clock::time_point ceiling = Clock::now() + self->options_.deadline * kCeilingDeadlines;
     for (;;) {
       {
         std::lock_guard lock(flight->mu);
@@ -454,10 +459,16 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       if (!co_await wait_for_wake(*waiter, until)) {
         // Like an attempt, a waiter waits on while the answer progresses.
         const std::uint64_t received = flight->received.load(std::memory_order_relaxed);
-        if (received - seen >= kProgressBytes) {
+        if (received - seen >= kProgressBytes && Clock::now() < ceiling) {
           seen = received;
           until = Clock::now() + self->options_.deadline;
           continue;
+        }
+        std::lock_guard lock(flight->mu);
+        if (flight->done) {  // it ended as the timer fired
+          ok = flight->ok;
+          if (failure) *failure = flight->failure;
+          break;
         }
         if (failure) *failure = "no IPFS gateway answered " + key + " in time";
         break;
@@ -519,8 +530,37 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
     std::string reason;   // for the failure text
   };
 
+  // Ends a flight however run() ends (returned, threw, or its frame was
+  // destroyed with a stopped io_context): unlists it and ends its fill, and
+  // wakes its waiters unless the frame is being destroyed (the waiting frames
+  // of a stopped io_context go with it, and nothing may be posted to it).
+  struct FlightEnd {
+    std::shared_ptr<Impl> self;
+    std::shared_ptr<Flight> flight;
+    std::string key;
+    bool ok = false;
+    bool returned = false;
+    std::string failures = "the fetch ended early";
+    ~FlightEnd() {
+      const bool wake = returned || std::uncaught_exceptions() > 0;
+      {
+        std::lock_guard lock(self->mu_);
+        self->flights_.erase(key);
+      }
+      self->in_flight_->sub(1);
+      flight->fill->ended.store(true, std::memory_order_release);
+      std::lock_guard lock(flight->mu);
+      flight->done = true;
+      flight->ok = ok;
+      flight->failure = std::move(failures);
+      if (!wake) return;
+      for (const auto& w : flight->waiters) w->wake();
+    }
+  };
+
   static Awaitable<void> run(std::shared_ptr<Impl> self, FetchSpec spec,
                              std::shared_ptr<Flight> flight, std::string key) {
+    FlightEnd end{self, flight, std::move(key)};
     // A fetch that ended just before this one started may have stored it.
     bool ok = spec_satisfied(self->store_, spec);
     std::string failures;
@@ -536,17 +576,9 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       if (!failures.empty()) failures += "; ";
       failures += gateway + ": " + a.reason;
     }
-    {
-      std::lock_guard lock(self->mu_);
-      self->flights_.erase(key);
-    }
-    self->in_flight_->sub(1);
-    flight->fill->ended.store(true, std::memory_order_release);
-    std::lock_guard lock(flight->mu);
-    flight->done = true;
-    flight->ok = ok;
-    flight->failure = std::move(failures);
-    for (const auto& w : flight->waiters) w->wake();
+    end.ok = ok;
+    end.failures = std::move(failures);
+    end.returned = true;
   }
 
   // Counts the answer's bytes into `received`.
@@ -577,7 +609,20 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       return Attempt{"bad_car", e.message};
     };
     std::uint64_t since_progress = 0;  // bytes since `until` last moved
+    std::uint64_t total = 0;
+    const Clock::time_point ceiling = Clock::now() + options_.deadline * kCeilingDeadlines;
+    const std::uint64_t cap = store_.limits().max_size;  // 0: unbounded
     for (;;) {
+      if (Clock::now() >= ceiling) {
+        import->abort();
+        co_return Attempt{"deadline", "the answer did not end within " +
+                                          std::to_string(kCeilingDeadlines) + " deadlines"};
+      }
+      if (cap != 0 && total > cap) {
+        import->abort();
+        co_return Attempt{"too_large", "the answer is larger than the store's cap of " +
+                                           std::to_string(cap) + " bytes"};
+      }
       if (Clock::now() >= until) {
         import->abort();
         co_return Attempt{"deadline", "less than 1 MiB of the answer arrived within " +
@@ -591,6 +636,7 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       if (piece->empty()) break;
       bytes_->inc(piece->size());
       received.fetch_add(piece->size(), std::memory_order_relaxed);
+      total += piece->size();
       since_progress += piece->size();
       if (since_progress >= kProgressBytes) {
         since_progress = 0;

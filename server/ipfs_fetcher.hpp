@@ -65,15 +65,19 @@
 // request stops waiting for a fetch, when less than 1 MiB of the answer
 // arrived within the last `deadline`. So a large file completes at any rate
 // above 1 MiB per deadline (with the default, about 8.7 KB/s), and a gateway
-// that trickles is cut. Waiting for a streamed stage's first block is bounded
-// by `deadline` from the start of ensure().
+// that trickles is cut. However it progresses, an answer (and a wait for it)
+// ends after 30 deadlines, and an answer larger than the store's cap
+// (max_size, when set) is cut (outcome too_large). Waiting for a streamed
+// stage's first block is bounded by `deadline` from the start of ensure().
+// A flight ends (its waiters woken, its fill ended) however its coroutine
+// ends; at server shutdown, fetches no client waits for are abandoned.
 // Cache-Control: only-if-cached requests never reach the fetcher.
 //
 // Metrics (registered when a registry is given):
 //   srcgate_ipfs_upstream_requests_total{gateway,outcome}  outcome: ok,
 //       not_found (404/410), http_error, bad_block (a block that does not hash
 //       to its CID), bad_car (malformed CAR), incomplete (a needed block was
-//       missing from the answer), deadline, store_error, and the HttpClient's
+//       missing from the answer), deadline, too_large, store_error, and the HttpClient's
 //       error kinds (connect, timeout, stall, reset, ...)
 //   srcgate_ipfs_upstream_blocks_total        verified blocks received (distinct per answer)
 //   srcgate_ipfs_upstream_bytes_total         CAR body bytes received

@@ -88,9 +88,11 @@ std::string file_bytes() {
 // A store, a client, a fetcher with `gateways`, and a metrics registry.
 struct Rig {
   explicit Rig(std::vector<std::string> gateways,
-               std::chrono::milliseconds deadline = std::chrono::milliseconds(10'000)) {
+               std::chrono::milliseconds deadline = std::chrono::milliseconds(10'000),
+               std::uint64_t max_size = 0) {
     storage::RocksDbOptions o;
     o.dir = dir / "store";
+    o.store.max_size = max_size;
     auto s = storage::open_rocksdb_store(o);
     REQUIRE(s);
     store = std::move(*s);
@@ -322,6 +324,17 @@ TEST_CASE("the deadline bounds a gateway's progress, not the length of a large a
     REQUIRE(stored);
     REQUIRE(stored->has_value());
     CHECK((*stored)->root == dag.root);
+  }
+  SECTION("an answer larger than the store's cap is cut, storing nothing") {
+    test::TestUpstream gateway(test::good_mirror({{spec.target(), car}}));
+    Rig rig({gateway.url()}, deadline, 2u << 20);
+    std::string failure;
+    CHECK(rig.fetch(spec, &failure) == std::vector<bool>{false});
+    CHECK_THAT(failure, Catch::Contains("larger than the store's cap of 2097152 bytes"));
+    CHECK(rig.metric("srcgate_ipfs_upstream_requests_total", {{"outcome", "too_large"}}) == 1);
+    auto has_root = rig.store->has_block(dag.root);
+    REQUIRE(has_root);
+    CHECK_FALSE(*has_root);
   }
   SECTION("256 KiB/s: 1 MiB takes 4 s, so the attempt ends at the deadline, storing nothing") {
     test::TestUpstream gateway(test::good_mirror({{spec.target(), car}}, 256u << 10));
