@@ -119,7 +119,7 @@ struct Config {
   // [mirror_sites] of the file, site -> base URLs, as written (the server
   // validates them against its mirror table).
   std::map<std::string, std::vector<std::string>> mirror_sites;
-  std::optional<std::filesystem::path> config_file;      // the file that was read, if any
+  std::optional<std::filesystem::path> config_file;  // the file that was read, if any
   friend bool operator==(const Config&, const Config&) = default;
 };
 

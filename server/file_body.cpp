@@ -266,9 +266,7 @@ Awaitable<Result<ByteView>> FileBody::next() {
     co_return ByteView{};
   }
   // Looks at the store for a block that a running fill has not stored yet.
-  constexpr std::chrono::milliseconds kFirstLook{2};
-  constexpr std::chrono::milliseconds kLongestLook{50};
-  std::chrono::milliseconds look = kFirstLook;
+  std::chrono::milliseconds look = BlockFill::first_look;
   std::optional<Clock::time_point> give_up;  // set by the first miss
   for (;;) {
     // What the next block may hold. The body keeps its share and its cursor
@@ -310,7 +308,7 @@ Awaitable<Result<ByteView>> FileBody::next() {
     SteadyTimer timer(co_await net::this_coro::executor);
     timer.expires_at(std::min(now + look, *give_up));
     std::ignore = co_await timer.async_wait();
-    look = std::min(look * 2, kLongestLook);
+    look = BlockFill::next_look(look);
   }
 }
 

@@ -43,6 +43,7 @@
 // thread.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -66,6 +67,13 @@ struct BlockFill {
   std::atomic<bool> ended{false};
   // The longest a body waits for a missing block while the fill runs.
   const std::chrono::milliseconds patience;
+  // While it runs, waiters look at the store again after first_look, each
+  // interval twice the last, up to longest_look.
+  static constexpr std::chrono::milliseconds first_look{2};
+  static constexpr std::chrono::milliseconds longest_look{50};
+  static std::chrono::milliseconds next_look(std::chrono::milliseconds look) {
+    return std::min(look * 2, longest_look);
+  }
 };
 
 class FileBody final : public BodySource {

@@ -196,10 +196,6 @@ bool first_piece_stored(storage::BlockStore& store, const FetchSpec& spec) {
   return piece || piece.error().code != content::Errc::not_found;
 }
 
-// Looks at the store while a streamed stage is fetched: 2 ms, doubling up to 50 ms.
-constexpr std::chrono::milliseconds kFirstLook{2};
-constexpr std::chrono::milliseconds kLongestLook{50};
-
 // One party waiting for a fetch to end; a channel of capacity 1 keeps a
 // wake-up that comes between a look at the state and the wait.
 struct Waiter {
@@ -492,7 +488,7 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
     }
     const std::string key = spec.target();
     const auto [flight, waiter] = enlist(self, spec, co_await net::this_coro::executor);
-    std::chrono::milliseconds look = kFirstLook;
+    std::chrono::milliseconds look = BlockFill::first_look;
     for (;;) {
       bool done = false;
       bool ok = false;
@@ -515,7 +511,7 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
         break;
       }
       std::ignore = co_await wait_for_wake(*waiter, std::min(now + look, until));
-      look = std::min(look * 2, kLongestLook);
+      look = BlockFill::next_look(look);
     }
     std::lock_guard lock(flight->mu);
     std::erase(flight->waiters, waiter);
@@ -608,8 +604,8 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       }
       return Attempt{"bad_car", e.message};
     };
-    std::uint64_t since_progress = 0;  // bytes since `until` last moved
-    std::uint64_t total = 0;
+    std::uint64_t total = 0;     // bytes of this answer
+    std::uint64_t moved_at = 0;  // `total` when `until` last moved
     const Clock::time_point ceiling = Clock::now() + options_.deadline * kCeilingDeadlines;
     const std::uint64_t cap = store_.limits().max_size;  // 0: unbounded
     for (;;) {
@@ -637,9 +633,8 @@ class IpfsFetcher::Impl : public std::enable_shared_from_this<IpfsFetcher::Impl>
       bytes_->inc(piece->size());
       received.fetch_add(piece->size(), std::memory_order_relaxed);
       total += piece->size();
-      since_progress += piece->size();
-      if (since_progress >= kProgressBytes) {
-        since_progress = 0;
+      if (total - moved_at >= kProgressBytes) {
+        moved_at = total;
         until = Clock::now() + options_.deadline;
       }
       if (auto w = swap.write(*piece, *import); !w) co_return rejected(w.error());

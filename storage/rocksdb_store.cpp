@@ -63,9 +63,9 @@
 #include <system_error>
 
 #include "storage/crc32c.hpp"
-#include "storage/rocksdb_crc32c.hpp"
 #include "storage/indexed_store.hpp"
 #include "storage/kv_engine.hpp"
+#include "storage/rocksdb_crc32c.hpp"
 
 namespace srcgate::storage {
 
