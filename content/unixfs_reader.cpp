@@ -514,6 +514,12 @@ Result<FileCursor> FileCursor::open(BlockSource& source, const Cid& file, std::u
 }
 
 Result<ByteView> FileCursor::next() {
+  auto slice = next_slice(0);
+  if (!slice) return slice.error();
+  return slice->bytes;
+}
+
+Result<FileCursor::Slice> FileCursor::next_slice(std::uint64_t defer_size) {
   State& s = *s_;
   // Each pass either returns, pops a frame, or pushes a child of the top frame
   // that covers unread bytes; the DAG depth is bounded by kMaxFileDepth and
@@ -527,8 +533,10 @@ Result<ByteView> FileCursor::next() {
       const std::uint64_t hi = std::min<std::uint64_t>(s.end, top.at + own.size());
       if (lo < hi) {
         s.pos = hi;
-        return own.subspan(static_cast<std::size_t>(lo - top.at),
-                           static_cast<std::size_t>(hi - lo));
+        Slice slice;
+        slice.bytes =
+            own.subspan(static_cast<std::size_t>(lo - top.at), static_cast<std::size_t>(hi - lo));
+        return slice;
       }
     }
     const Node& n = top.node;
@@ -546,6 +554,17 @@ Result<ByteView> FileCursor::next() {
                                                " levels");
       }
       const Cid child_cid = n.pb.links[i].hash;
+      if (defer_size > 0 && child_size >= defer_size && child_cid.codec() == kRaw &&
+          !child_cid.is_identity()) {
+        Slice slice;
+        slice.leaf = child_cid;
+        slice.leaf_size = child_size;
+        slice.offset = std::max(s.pos, child_at) - child_at;
+        const std::uint64_t hi = std::min(s.end, child_at + child_size);
+        slice.length = hi - (child_at + slice.offset);
+        s.pos = hi;
+        return slice;
+      }
       auto child = s.impl.load(child_cid);
       if (!child) return child.error();
       auto actual = s.impl.node_size(*child, child_cid);
@@ -564,7 +583,7 @@ Result<ByteView> FileCursor::next() {
     }
     if (!pushed) s.stack.pop_back();
   }
-  return ByteView{};
+  return Slice{};
 }
 
 }  // namespace srcgate::content

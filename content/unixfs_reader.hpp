@@ -104,6 +104,22 @@ class FileCursor {
   // is Errc::not_found naming it; an inconsistent DAG is Errc::malformed.
   Result<ByteView> next();
 
+  // Like next(), except that a raw leaf of at least `defer_size` bytes below
+  // the root is not fetched: the slice names it instead (`leaf`), with the
+  // size its parent's blocksizes give it and the part of it that comes next,
+  // so that the caller can read those bytes itself (a server, with sendfile).
+  // The caller must check that the leaf holds exactly leaf_size bytes. A root
+  // that is itself a raw block was read by open() and comes as bytes.
+  struct Slice {
+    ByteView bytes;               // when leaf is unset; empty once the range is done
+    std::optional<Cid> leaf;      // a deferred raw leaf
+    std::uint64_t leaf_size = 0;  // its size, by its parent
+    std::uint64_t offset = 0;     // the first byte of it that comes next
+    std::uint64_t length = 0;     // how many bytes of it come next (> 0)
+    bool done() const { return !leaf && bytes.empty(); }
+  };
+  Result<Slice> next_slice(std::uint64_t defer_size);
+
  private:
   struct State;
   explicit FileCursor(std::unique_ptr<State> state);

@@ -52,6 +52,7 @@
 #include "content/digest.hpp"
 #include "content/file_hasher.hpp"
 #include "content/importer.hpp"
+#include "storage/block_file.hpp"
 #include "storage/storage_error.hpp"
 
 namespace srcgate::storage {
@@ -200,6 +201,15 @@ class BlockStore {
   [[nodiscard]] virtual Result<std::optional<content::Bytes>> get_block(
       const content::Cid& cid) = 0;
   [[nodiscard]] virtual Result<bool> has_block(const content::Cid& cid) = 0;
+  // The block as an open file, for sending without a copy, when the backend
+  // keeps it in a file of its own (the RocksDB store: blocks of
+  // RocksDbOptions::min_file_block_size bytes or more); nullopt when it is
+  // absent or kept otherwise (read it with get_block). Errc::corruption when
+  // the file is missing or its bytes changed.
+  [[nodiscard]] virtual Result<std::optional<BlockFile>> open_block_file(const content::Cid& cid) {
+    (void)cid;
+    return std::optional<BlockFile>();
+  }
 
   // --- names and records -----------------------------------------------------
   [[nodiscard]] virtual Result<std::optional<NameEntry>> lookup(const content::Digest& digest) = 0;

@@ -539,6 +539,11 @@ Result<std::optional<Bytes>> IndexedStore::get_block(const Cid& cid) {
   return out;
 }
 
+Result<std::optional<BlockFile>> IndexedStore::open_block_file(const Cid& cid) {
+  if (cid.is_identity()) return std::optional<BlockFile>();
+  return engine_->open_block_file(codec::block_key(cid));
+}
+
 Result<bool> IndexedStore::has_block(const Cid& cid) {
   if (cid.is_identity()) return true;
   return engine_->contains(Table::blocks, codec::block_key(cid));

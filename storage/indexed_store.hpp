@@ -45,6 +45,7 @@ class IndexedStore final : public BlockStore {
   std::string describe() const override { return engine_->describe(); }
   Result<std::optional<content::Bytes>> get_block(const content::Cid& cid) override;
   Result<bool> has_block(const content::Cid& cid) override;
+  Result<std::optional<BlockFile>> open_block_file(const content::Cid& cid) override;
   Result<std::optional<NameEntry>> lookup(const content::Digest& digest) override;
   Result<std::optional<FileRecord>> record(const content::Cid& root) override;
   Result<void> for_each_name(

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "content/bytes.hpp"
+#include "storage/block_file.hpp"
 #include "storage/storage_error.hpp"
 
 namespace srcgate::storage {
@@ -72,6 +73,12 @@ class KvEngine {
                                               content::Bytes& out) = 0;
   // True when `key` is present, reading as little as the engine can.
   [[nodiscard]] virtual Result<bool> contains(Table table, std::string_view key) = 0;
+  // The block `key` (Table::blocks) as an open file, when the engine keeps it
+  // in a file of its own (RocksDbEngine: large blocks); nullopt when it is
+  // absent or kept otherwise (read it with get_into).
+  [[nodiscard]] virtual Result<std::optional<BlockFile>> open_block_file(std::string_view /*key*/) {
+    return std::optional<BlockFile>();
+  }
 
   // Visits keys >= `from` in byte order while `visit` returns true. Sees a
   // consistent snapshot. `visit` must not write to the engine.

@@ -41,10 +41,17 @@
 //   software in Debian's build, at about 1 GB/s; ours use SSE4.2 (crc32c.hpp).
 //   The meta key "block_format" = "crc32c-trailer" marks a store written this
 //   way; a store with blocks and no marker predates it and is refused.
+// - block files: blocks of min_file_block_size or more live in files of their
+//   own (block_files.hpp), recorded with size and CRC-32C in the engine's
+//   block_files column family, so that hits go out with sendfile(2). Reads
+//   look in the blocks column family first (small blocks, the hot path of
+//   small files), then at the records. Records, renames and unlinks happen
+//   under files_mu_ in the order of the RocksDB writes (storage/README.md).
 // - index tables hold hashes and counters: no compression, bloom filters for
 //   point lookups, small write buffers.
 #include "storage/rocksdb_store.hpp"
 
+#include <fcntl.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -53,6 +60,8 @@
 #include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -62,6 +71,8 @@
 #include <optional>
 #include <system_error>
 
+#include "content/encoding.hpp"
+#include "storage/block_files.hpp"
 #include "storage/crc32c.hpp"
 #include "storage/indexed_store.hpp"
 #include "storage/kv_engine.hpp"
@@ -89,8 +100,44 @@ rocksdb::Slice slice(content::ByteView b) {
 }
 
 constexpr std::string_view kBlockFormatKey = "block_format";
-constexpr std::string_view kBlockFormat = "crc32c-trailer";
+// Blocks in the blocks column family carry a CRC-32C trailer; large ones may
+// live in block files instead. The marker of stores written before block
+// files, which this srcgate reads and upgrades.
+constexpr std::string_view kBlockFormat = "crc32c-trailer+files";
+constexpr std::string_view kTrailerOnlyFormat = "crc32c-trailer";
 constexpr std::size_t kTrailerSize = 4;
+
+// The engine-internal column family that records block files: key -> size
+// (u64) and CRC-32C (u32), little-endian; and kFileBytesKey -> the disk
+// footprint of all recorded files (u64).
+const std::string kFilesCfName = "block_files";
+constexpr std::string_view kFileBytesKey = "";
+
+struct FileEntry {
+  std::uint64_t size = 0;
+  std::uint32_t crc = 0;
+};
+
+void put_le(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+}
+std::uint64_t get_le(std::string_view in, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) {
+    v |= std::uint64_t{static_cast<unsigned char>(in[at + static_cast<std::size_t>(i)])} << (8 * i);
+  }
+  return v;
+}
+std::string encode_file_entry(const FileEntry& e) {
+  std::string out;
+  put_le(out, e.size, 8);
+  put_le(out, e.crc, 4);
+  return out;
+}
+std::optional<FileEntry> decode_file_entry(std::string_view in) {
+  if (in.size() != 12) return std::nullopt;
+  return FileEntry{get_le(in, 0, 8), static_cast<std::uint32_t>(get_le(in, 8, 4))};
+}
 
 std::array<char, kTrailerSize> block_trailer(content::ByteView block) {
   const std::uint32_t crc = crc32c(0, block);
@@ -134,11 +181,32 @@ Error from_status(const rocksdb::Status& s, const fs::path& dir, std::string_vie
   return make_error(Errc::io_error, std::string(what) + " in " + dir.string() + ": " + text);
 }
 
+// A batch of RocksDB writes, plus the block files it stages (large blocks are
+// written to tmp/ at put() and renamed into place by RocksDbEngine::write)
+// and the blocks it deletes (their files are unlinked after the write).
 class RocksDbBatch final : public KvBatch {
  public:
-  explicit RocksDbBatch(const std::vector<rocksdb::ColumnFamilyHandle*>& cfs) : cfs_(cfs) {}
+  RocksDbBatch(const std::vector<rocksdb::ColumnFamilyHandle*>& cfs, BlockFiles* files,
+               std::uint64_t min_file_size)
+      : cfs_(cfs), files_(files), min_file_size_(min_file_size) {}
+  ~RocksDbBatch() override {
+    if (!published_) {
+      for (const auto& s : staged_) files_->discard(s);
+    }
+  }
   void put(Table t, std::string_view key, content::ByteView value) override {
     // WriteBatch::Put fails only for keys or values over 4 GiB.
+    if (t == Table::blocks && files_ && min_file_size_ > 0 && value.size() >= min_file_size_) {
+      if (error_) return;
+      auto staged = files_->stage(key, value);
+      if (!staged) {
+        error_ = staged.error();
+        return;
+      }
+      file_bytes_ += value.size();
+      staged_.push_back(std::move(*staged));
+      return;
+    }
     if (t == Table::blocks) {
       const auto trailer = block_trailer(value);
       const rocksdb::Slice k = slice(key);
@@ -151,14 +219,29 @@ class RocksDbBatch final : public KvBatch {
   }
   void del(Table t, std::string_view key) override {
     std::ignore = batch_.Delete(cfs_[static_cast<std::size_t>(t)], slice(key));
+    if (t == Table::blocks && files_) deleted_blocks_.emplace_back(key);
   }
-  std::size_t bytes() const override { return batch_.GetDataSize(); }
-  bool empty() const override { return batch_.Count() == 0; }
+  std::size_t bytes() const override { return batch_.GetDataSize() + file_bytes_; }
+  bool empty() const override { return batch_.Count() == 0 && staged_.empty(); }
   rocksdb::WriteBatch& rep() { return batch_; }
+
+  const std::optional<Error>& error() const { return error_; }
+  bool touches_files() const { return !staged_.empty() || !deleted_blocks_.empty(); }
+  const std::vector<BlockFiles::Staged>& staged() const { return staged_; }
+  const std::vector<std::string>& deleted_blocks() const { return deleted_blocks_; }
+  // The staged files are under their names now (or gone): nothing to discard.
+  void mark_published() { published_ = true; }
 
  private:
   const std::vector<rocksdb::ColumnFamilyHandle*>& cfs_;
+  BlockFiles* files_;
+  const std::uint64_t min_file_size_;
   rocksdb::WriteBatch batch_;
+  std::vector<BlockFiles::Staged> staged_;
+  std::vector<std::string> deleted_blocks_;
+  std::uint64_t file_bytes_ = 0;
+  bool published_ = false;
+  std::optional<Error> error_;
 };
 
 class RocksDbEngine final : public KvEngine {
@@ -188,20 +271,102 @@ class RocksDbEngine final : public KvEngine {
 
   std::string describe() const override { return "rocksdb store at " + o_.dir.string(); }
 
-  std::unique_ptr<KvBatch> new_batch() override { return std::make_unique<RocksDbBatch>(cfs_); }
+  std::unique_ptr<KvBatch> new_batch() override {
+    return std::make_unique<RocksDbBatch>(cfs_, &files_, o_.min_file_block_size);
+  }
 
-  Result<void> write(KvBatch& batch, WriteMode mode) override {
+  Result<void> write(KvBatch& kv, WriteMode mode) override {
     resume_if_needed();
+    auto& batch = static_cast<RocksDbBatch&>(kv);
+    if (batch.error()) return *batch.error();
     rocksdb::WriteOptions wo;
     wo.disableWAL = mode == WriteMode::bulk && o_.bulk_without_wal;
-    auto s = db_->Write(wo, &static_cast<RocksDbBatch&>(batch).rep());
-    if (!s.ok()) return failed(s, "writing");
+    if (!batch.touches_files()) {
+      auto s = db_->Write(wo, &batch.rep());
+      if (!s.ok()) return failed(s, "writing");
+      if (wo.disableWAL) unsynced_bulk_ = true;
+      return {};
+    }
+    // Records, renames and unlinks of block files happen under files_mu_, in
+    // the same order as the RocksDB writes, so a file is under its name
+    // exactly when a committed record names it (up to orphans of a crash).
+    std::lock_guard lock(files_mu_);
+    std::int64_t delta = 0;
+    std::vector<std::string> fresh;  // staged keys that had no record
+    for (const auto& staged : batch.staged()) {
+      auto had = file_entry(staged.key);
+      if (!had) return had.error();
+      if (!*had && std::find(fresh.begin(), fresh.end(), staged.key) == fresh.end()) {
+        delta += static_cast<std::int64_t>(BlockFiles::footprint(staged.size));
+        fresh.push_back(staged.key);
+      }
+      std::ignore = batch.rep().Put(files_cf_, slice(staged.key),
+                                    slice(encode_file_entry({staged.size, staged.crc})));
+    }
+    for (const auto& key : batch.deleted_blocks()) {
+      auto had = file_entry(key);
+      if (!had) return had.error();
+      if (!*had) continue;
+      delta -= static_cast<std::int64_t>(BlockFiles::footprint((*had)->size));
+      std::ignore = batch.rep().Delete(files_cf_, slice(key));
+    }
+    const std::uint64_t total = static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, static_cast<std::int64_t>(file_bytes_.load()) + delta));
+    if (delta != 0) {
+      std::string value;
+      put_le(value, total, 8);
+      std::ignore = batch.rep().Put(files_cf_, slice(kFileBytesKey), slice(value));
+    }
+    auto unpublish = [&](std::size_t published) {
+      for (std::size_t i = 0; i < published; ++i) {
+        const auto& key = batch.staged()[i].key;
+        if (std::find(fresh.begin(), fresh.end(), key) != fresh.end()) files_.remove(key);
+      }
+    };
+    for (std::size_t i = 0; i < batch.staged().size(); ++i) {
+      if (auto p = files_.publish(batch.staged()[i]); !p) {
+        unpublish(i);
+        return p.error();
+      }
+    }
+    auto s = db_->Write(wo, &batch.rep());
+    if (!s.ok()) {
+      unpublish(batch.staged().size());
+      batch.mark_published();
+      return failed(s, "writing");
+    }
+    batch.mark_published();
+    // Also the files of deleted blocks that had no record: blocks of a bulk
+    // import that a crash cut before its records were flushed.
+    for (const auto& key : batch.deleted_blocks()) files_.remove(key);
+    file_bytes_ = total;
     if (wo.disableWAL) unsynced_bulk_ = true;
+    if (!batch.staged().empty()) unsynced_files_ = true;
     return {};
+  }
+
+  Result<std::optional<BlockFile>> open_block_file(std::string_view key) override {
+    auto entry = file_entry(key);
+    if (!entry) return entry.error();
+    if (!*entry) return std::optional<BlockFile>();
+    auto file = files_.open_checked(key, (*entry)->size, (*entry)->crc);
+    if (!file) return file.error();
+    return std::optional<BlockFile>(std::move(*file));
   }
 
   Result<void> sync_bulk() override {
     if (!unsynced_bulk_.exchange(false)) return {};
+    if (unsynced_files_.exchange(false)) {
+      // Block files reach the disk before the commit that names them.
+      const int fd = ::open(files_.dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      const bool synced = fd >= 0 && ::syncfs(fd) == 0;
+      if (fd >= 0) ::close(fd);
+      if (!synced) {
+        unsynced_bulk_ = true;
+        unsynced_files_ = true;
+        return make_error(Errc::io_error, "syncing block files in " + files_.dir().string());
+      }
+    }
     rocksdb::FlushOptions fo;
     fo.wait = true;
     std::lock_guard lock(manual_mu_);
@@ -229,6 +394,19 @@ class RocksDbEngine final : public KvEngine {
     rocksdb::ReadOptions ro;
     ro.verify_checksums = o_.verify_checksums_on_read;
     auto s = db_->Get(ro, cf(t), slice(key), &value);
+    if (s.IsNotFound() && t == Table::blocks) {
+      auto entry = file_entry(key);
+      if (!entry) return entry.error();
+      if (!*entry) return false;
+      auto found = files_.read(key, (*entry)->size, (*entry)->crc, out);
+      if (!found) return found.error();
+      if (!*found) {
+        return make_error(Errc::corruption, "block file of " +
+                                                content::hex_encode(content::as_bytes(key)) +
+                                                " in " + o_.dir.string() + " is missing");
+      }
+      return true;
+    }
     if (s.IsNotFound()) return false;
     if (!s.ok()) return from_status(s, o_.dir, "reading a block");
     content::ByteView stored(reinterpret_cast<const std::uint8_t*>(value.data()), value.size());
@@ -253,6 +431,11 @@ class RocksDbEngine final : public KvEngine {
     rocksdb::ReadOptions ro;
     ro.verify_checksums = false;
     auto s = db_->Get(ro, cf(t), slice(key), &value);
+    if (s.IsNotFound() && t == Table::blocks) {
+      auto entry = file_entry(key);
+      if (!entry) return entry.error();
+      return entry->has_value();
+    }
     if (s.IsNotFound()) return false;
     if (!s.ok()) return from_status(s, o_.dir, "reading");
     return true;
@@ -264,15 +447,12 @@ class RocksDbEngine final : public KvEngine {
     // Blocks are checked by their trailer and by verify()'s re-hash, which
     // names each bad block; RocksDB's check would end the scan at the first.
     ro.verify_checksums = t != Table::blocks;
+    if (t == Table::blocks) return scan_blocks(ro, from, visit);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(t)));
     for (it->Seek(slice(from)); it->Valid(); it->Next()) {
       auto k = it->key();
       auto v = it->value();
       content::ByteView value(reinterpret_cast<const std::uint8_t*>(v.data()), v.size());
-      // A block whose trailer does not match goes to the visitor with its
-      // trailer stripped all the same: verify() re-hashes it and reports it.
-      if (t == Table::blocks)
-        value = value.first(value.size() - std::min(value.size(), kTrailerSize));
       if (!visit(std::string_view(k.data(), k.size()), value)) {
         break;
       }
@@ -301,7 +481,7 @@ class RocksDbEngine final : public KvEngine {
       cro.blob_garbage_collection_age_cutoff = 1.0;
       s = db_->CompactRange(cro, cf(Table::blocks), nullptr, nullptr);
       if (!s.ok()) return failed(s, "compacting blocks");
-      return {};
+      return collect_block_files();
     }
     // Light: flush every column family, so that the WAL files kept alive by
     // the small index memtables go; then let the deletions meet the blob
@@ -341,7 +521,7 @@ class RocksDbEngine final : public KvEngine {
   }
 
   Result<std::uint64_t> disk_bytes() override {
-    std::uint64_t total = 0;
+    std::uint64_t total = file_bytes_.load();
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(o_.dir, ec)) {
       std::error_code size_ec;
@@ -377,6 +557,82 @@ class RocksDbEngine final : public KvEngine {
   explicit RocksDbEngine(const RocksDbOptions& o) : o_(o) {}
 
   rocksdb::ColumnFamilyHandle* cf(Table t) const { return cfs_[static_cast<std::size_t>(t)]; }
+
+  // The record of `key`'s block file; nullopt when it has none.
+  Result<std::optional<FileEntry>> file_entry(std::string_view key) {
+    rocksdb::PinnableSlice value;
+    auto s = db_->Get(rocksdb::ReadOptions(), files_cf_, slice(key), &value);
+    if (s.IsNotFound()) return std::optional<FileEntry>();
+    if (!s.ok()) return from_status(s, o_.dir, "reading a block file record");
+    auto e = decode_file_entry(value.ToStringView());
+    if (!e) {
+      return make_error(Errc::corruption, "malformed block file record in " + o_.dir.string());
+    }
+    return e;
+  }
+
+  // Visits the blocks in both places, in key order: values in the blocks
+  // column family (trailer stripped; a block whose trailer does not match
+  // goes to the visitor all the same, verify() re-hashes and reports it), and
+  // block files, read unchecked (a missing or short file gives fewer bytes,
+  // which verify() reports as well).
+  Result<void> scan_blocks(const rocksdb::ReadOptions& ro, std::string_view from,
+                           const Visitor& visit) {
+    std::unique_ptr<rocksdb::Iterator> in(db_->NewIterator(ro, cf(Table::blocks)));
+    std::unique_ptr<rocksdb::Iterator> fi(db_->NewIterator(ro, files_cf_));
+    in->Seek(slice(from));
+    fi->Seek(slice(from));
+    if (fi->Valid() && fi->key().empty()) fi->Next();  // kFileBytesKey
+    content::Bytes buffer;
+    while (in->Valid() || fi->Valid()) {
+      const bool from_files = !in->Valid() || (fi->Valid() && fi->key().compare(in->key()) < 0);
+      rocksdb::Iterator& it = from_files ? *fi : *in;
+      const std::string_view key(it.key().data(), it.key().size());
+      content::ByteView value;
+      if (from_files) {
+        const auto entry = decode_file_entry(it.value().ToStringView());
+        files_.read_unchecked(key, entry ? entry->size : 0, buffer);
+        value = buffer;
+      } else {
+        value = content::ByteView(reinterpret_cast<const std::uint8_t*>(it.value().data()),
+                                  it.value().size());
+        value = value.first(value.size() - std::min(value.size(), kTrailerSize));
+      }
+      if (!visit(key, value)) break;
+      it.Next();
+    }
+    if (!in->status().ok()) return from_status(in->status(), o_.dir, "scanning");
+    if (!fi->status().ok()) return from_status(fi->status(), o_.dir, "scanning");
+    return {};
+  }
+
+  // gc: removes block files that no record names, and recounts the bytes of
+  // the recorded ones.
+  Result<void> collect_block_files() {
+    std::lock_guard lock(files_mu_);
+    auto swept = files_.sweep([&](std::string_view key) {
+      auto e = file_entry(key);
+      return !e || e->has_value();  // keep a file when its record cannot be read
+    });
+    if (!swept) return swept.error();
+    std::uint64_t total = 0;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), files_cf_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().empty()) continue;
+      if (auto e = decode_file_entry(it->value().ToStringView())) {
+        total += BlockFiles::footprint(e->size);
+      }
+    }
+    if (!it->status().ok()) return from_status(it->status(), o_.dir, "scanning block files");
+    if (total != file_bytes_.load()) {
+      std::string value;
+      put_le(value, total, 8);
+      auto s = db_->Put(rocksdb::WriteOptions(), files_cf_, slice(kFileBytesKey), slice(value));
+      if (!s.ok()) return failed(s, "recording the block files' size");
+      file_bytes_ = total;
+    }
+    return {};
+  }
 
   Error failed(const rocksdb::Status& s, std::string_view what) {
     Error e = from_status(s, o_.dir, what);
@@ -466,11 +722,18 @@ class RocksDbEngine final : public KvEngine {
       descriptors.emplace_back(kCfNames[i],
                                static_cast<Table>(i) == Table::blocks ? blocks : index);
     }
+    descriptors.emplace_back(kFilesCfName, index);
     auto s = rocksdb::DB::Open(db, o_.dir.string(), descriptors, &cfs_, &db_);
     if (!s.ok()) {
       db_ = nullptr;
       return from_status(s, o_.dir, "opening");
     }
+    files_cf_ = cfs_.back();  // flushed and compacted with the tables
+    if (auto f = files_.open(); !f) return f;
+    std::string total;
+    s = db_->Get(rocksdb::ReadOptions(), files_cf_, slice(kFileBytesKey), &total);
+    if (s.ok() && total.size() == 8) file_bytes_ = get_le(total, 0, 8);
+    if (!s.ok() && !s.IsNotFound()) return from_status(s, o_.dir, "reading the block files' size");
     return check_block_format();
   }
 
@@ -481,6 +744,14 @@ class RocksDbEngine final : public KvEngine {
     auto s = db_->Get(rocksdb::ReadOptions(), cf(Table::meta), slice(kBlockFormatKey), &format);
     if (s.ok()) {
       if (format == kBlockFormat) return {};
+      if (format == kTrailerOnlyFormat) {
+        // Readable as it is; from now on it may hold block files, which an
+        // older srcgate would not find, so it refuses the store from here on.
+        s = db_->Put(rocksdb::WriteOptions(), cf(Table::meta), slice(kBlockFormatKey),
+                     slice(kBlockFormat));
+        if (!s.ok()) return from_status(s, o_.dir, "writing the block format");
+        return {};
+      }
       return make_error(Errc::corruption, "the store at " + o_.dir.string() +
                                               " has block format '" + format +
                                               "', which this srcgate does not know");
@@ -503,7 +774,12 @@ class RocksDbEngine final : public KvEngine {
 
   RocksDbOptions o_;
   rocksdb::DB* db_ = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // one per Table, then files_cf_
+  rocksdb::ColumnFamilyHandle* files_cf_ = nullptr;
+  BlockFiles files_{o_.dir / "blocks"};
+  std::mutex files_mu_;                       // block file records, renames and unlinks
+  std::atomic<std::uint64_t> file_bytes_{0};  // footprint of the recorded block files
+  std::atomic<bool> unsynced_files_{false};
   std::atomic<bool> unsynced_bulk_{false};
   std::mutex manual_mu_;  // one manual flush or compaction at a time
   std::atomic<bool> needs_resume_{false};

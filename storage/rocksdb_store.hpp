@@ -24,6 +24,12 @@ struct RocksDbOptions {
   // Tuning; the defaults are the measured choices (rocksdb_store.cpp).
   BlobCompression blob_compression = BlobCompression::none;
   std::uint64_t min_blob_size = 4096;  // smaller blocks stay in SST files
+  // Blocks of this size or more are kept in files of their own (one file per
+  // block, under <dir>/blocks/), which hits send with sendfile(2); smaller
+  // ones in RocksDB. 0: every block in RocksDB. The default puts the full
+  // chunks of both import profiles (1 MiB and 256 KiB) in files, and small
+  // files and DAG nodes in RocksDB.
+  std::uint64_t min_file_block_size = std::uint64_t{128} << 10;
   // Large imports write their blocks without the write-ahead log and flush
   // them before the commit (which is always logged), instead of writing
   // every byte twice. Crash safety is the same either way.

@@ -217,3 +217,56 @@ TEST_CASE("FileCursor refuses what is not a file and a missing root") {
   REQUIRE(cursor);
   CHECK(pull(*cursor).bytes == "ell");
 }
+
+TEST_CASE("FileCursor::next_slice names raw leaves instead of fetching them") {
+  // 40 chunks of 1000 bytes, 4 links per node, raw leaves.
+  const ImportProfile profile{"test", 1, true, 1000, 4};
+  const Bytes data = srcgate::test::deterministic_bytes("slice-seed", 40'000 - 7);
+  MemoryBlockSource mem;
+  FileImporter importer(profile, [&](Block&& b) { mem.put(b.cid, std::move(b.bytes)); });
+  importer.write(data);
+  const ImportResult r = importer.finish();
+  const std::string whole(as_chars(data));
+
+  for (auto [begin, end] : std::vector<std::pair<std::uint64_t, std::uint64_t>>{
+           {0, 40'000}, {999, 1001}, {15'500, 33'333}, {39'990, 39'993}, {0, 1}}) {
+    RecordingSource rec(mem);
+    auto cursor = FileCursor::open(rec, r.root, begin, end);
+    REQUIRE(cursor);
+    end = std::min<std::uint64_t>(end, whole.size());
+    INFO("range " << begin << "-" << end);
+    std::string got;
+    std::size_t leaves = 0;
+    for (int i = 0; i < 1000; ++i) {
+      auto slice = cursor->next_slice(1000);
+      REQUIRE(slice);
+      if (slice->done()) break;
+      // Every chunk is a 1000-byte raw leaf; the last one is shorter (993),
+      // below the deferral size, so it comes as bytes.
+      if (!slice->leaf) {
+        got.append(as_chars(slice->bytes));
+        continue;
+      }
+      ++leaves;
+      CHECK(slice->leaf_size == 1000);
+      REQUIRE(slice->length > 0);
+      REQUIRE(slice->offset + slice->length <= slice->leaf_size);
+      auto leaf = mem.get(*slice->leaf);
+      REQUIRE(leaf);
+      REQUIRE(*leaf);
+      CHECK((*leaf)->size() == slice->leaf_size);
+      got.append(as_chars(ByteView(**leaf).subspan(slice->offset, slice->length)));
+    }
+    CHECK(got == whole.substr(begin, end - begin));
+    CHECK(cursor->position() == end);
+    // No deferred leaf was fetched through the source; inner nodes and the
+    // short last leaf were.
+    for (const auto& c : rec.requests) {
+      auto cid = Cid::parse(c);
+      REQUIRE(cid);
+      const bool short_leaf = cid->codec() == static_cast<std::uint64_t>(Codec::raw);
+      if (short_leaf) CHECK(end > 39'000);
+    }
+    CHECK((leaves > 0) == (begin < 39'000));
+  }
+}

@@ -1,12 +1,15 @@
 // The RocksDB store's block checksums: a byte flipped on disk, inside a blob
-// file, is found by the CRC-32C trailer on the next read (an error, never the
-// changed bytes), and `verify` reports the block.
+// file (blocks kept in RocksDB) or a block file (large blocks kept in files of
+// their own), is found by the block's CRC-32C on the next read (an error,
+// never the changed bytes), and `verify` reports the block.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 
 #include "content/digest.hpp"
+#include "content/encoding.hpp"
 #include "storage/rocksdb_store.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -14,20 +17,36 @@ using namespace srcgate;
 
 namespace {
 
-storage::RocksDbOptions options(const std::filesystem::path& dir) {
+storage::RocksDbOptions options(const std::filesystem::path& dir, bool block_files) {
   storage::RocksDbOptions o;
   o.dir = dir;
+  if (!block_files) o.min_file_block_size = 0;
   return o;
+}
+
+// The largest regular file below `dir` whose path passes `wanted`.
+std::filesystem::path largest(const std::filesystem::path& dir,
+                              const std::function<bool(const std::filesystem::path&)>& wanted) {
+  std::filesystem::path best;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file() && wanted(e.path()) &&
+        (best.empty() || e.file_size() > std::filesystem::file_size(best))) {
+      best = e.path();
+    }
+  }
+  return best;
 }
 
 }  // namespace
 
 TEST_CASE("a block changed on disk is an error on read, not wrong bytes") {
+  const bool block_files = GENERATE(false, true);
+  INFO((block_files ? "large blocks in block files" : "every block in RocksDB"));
   test::TempDir dir;
   const auto data = test::deterministic_bytes("rocksdb-checksum", 3 << 20);
   std::optional<content::Cid> root;
   {
-    auto s = storage::open_rocksdb_store(options(dir.path()));
+    auto s = storage::open_rocksdb_store(options(dir.path(), block_files));
     INFO((s ? "" : s.error().message));
     REQUIRE(s.has_value());
     auto imp = (*s)->begin_import(content::ImportProfile::v1_2025);
@@ -47,18 +66,15 @@ TEST_CASE("a block changed on disk is an error on read, not wrong bytes") {
     REQUIRE(back == data);
   }
 
-  // Flip one byte in the middle of the largest blob file (the file's 1 MiB
-  // leaves live there).
-  std::filesystem::path blob;
-  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
-    if (e.path().extension() == ".blob" &&
-        (blob.empty() || e.file_size() > std::filesystem::file_size(blob))) {
-      blob = e.path();
-    }
-  }
-  REQUIRE(!blob.empty());
+  // Flip one byte in the middle of the largest blob file, or block file (the
+  // file's 1 MiB leaves live there).
+  const std::filesystem::path blob = largest(dir.path(), [&](const std::filesystem::path& p) {
+    return block_files ? p.parent_path().parent_path().filename() == "blocks"
+                       : p.extension() == ".blob";
+  });
+  INFO(blob);
   const auto size = std::filesystem::file_size(blob);
-  REQUIRE(size > (2u << 20));
+  REQUIRE(size >= (block_files ? (1u << 20) : (2u << 20)));
   {
     std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
     f.seekg(static_cast<std::streamoff>(size / 2));
@@ -69,7 +85,7 @@ TEST_CASE("a block changed on disk is an error on read, not wrong bytes") {
     f.write(&c, 1);
   }
 
-  auto s = storage::open_rocksdb_store(options(dir.path()));
+  auto s = storage::open_rocksdb_store(options(dir.path(), block_files));
   INFO((s ? "" : s.error().message));
   REQUIRE(s.has_value());
   std::uint64_t delivered = 0;
@@ -89,4 +105,17 @@ TEST_CASE("a block changed on disk is an error on read, not wrong bytes") {
   auto report = (*s)->verify({});
   REQUIRE(report.has_value());
   CHECK_FALSE(report->ok());
+  CHECK(report->problems.size() == 1);
+
+  if (block_files) {
+    // Handing the file out for sendfile checks it too (once per process).
+    std::string hex = blob.filename().string();
+    auto key = content::hex_decode(hex);
+    REQUIRE(key);
+    const auto leaf = content::Cid::v1(static_cast<std::uint64_t>(content::Codec::raw), *key);
+    auto file = (*s)->open_block_file(leaf);
+    REQUIRE_FALSE(file.has_value());
+    CHECK(file.error().code == storage::Errc::corruption);
+    CHECK_THAT(file.error().message, Catch::Contains("checksum mismatch"));
+  }
 }
