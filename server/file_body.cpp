@@ -205,7 +205,12 @@ FileBodyBudgetUse file_body_budget_use() { return budget().use(); }
 
 FileBody::FileBody(storage::BlockStore& store, content::Cid root, std::uint64_t begin,
                    std::uint64_t end, std::shared_ptr<const BlockFill> fill)
-    : source_(store), fill_(std::move(fill)), root_(std::move(root)), begin_(begin), end_(end) {}
+    : store_(store),
+      source_(store),
+      fill_(std::move(fill)),
+      root_(std::move(root)),
+      begin_(begin),
+      end_(end) {}
 
 FileBody::~FileBody() { give_back(); }
 
@@ -215,55 +220,142 @@ void FileBody::give_back() {
   charged_ = 0;
 }
 
-Result<ByteView> FileBody::pull() {
-  if (!cursor_) {
-    auto c = content::FileCursor::open(source_, root_, begin_ + produced_, end_);
-    if (!c) return c.error();
-    if (c->end() != end_) {
+Result<BodyPiece> FileBody::raw_span(const content::Cid& cid, std::optional<std::uint64_t> size,
+                                     std::uint64_t offset, std::uint64_t length) {
+  auto file = store_.open_block_file(cid);
+  if (!file) return storage::to_content(file.error());
+  if (*file) {
+    if (size && (*file)->size() != *size) {
+      return content::make_error(content::Errc::malformed, "block " + cid.to_string() + " holds " +
+                                                               std::to_string((*file)->size()) +
+                                                               " bytes, its parent says " +
+                                                               std::to_string(*size));
+    }
+    if (offset + length > (*file)->size()) {
       return content::make_error(content::Errc::malformed,
-                                 root_.to_string() + " holds " + std::to_string(c->file_size()) +
+                                 root_.to_string() + " holds " + std::to_string((*file)->size()) +
                                      " bytes, fewer than the " + std::to_string(end_) +
                                      " the response promised");
     }
-    cursor_.emplace(std::move(*c));
+    BodyPiece piece;
+    piece.file = (*file)->fd();
+    piece.file_offset = offset;
+    piece.file_length = length;
+    file_ = std::move(**file);
+    return piece;
   }
-  auto piece = cursor_->next();
-  if (!piece) return piece.error();
-  produced_ += piece->size();
-  if (piece->empty() && produced_ != end_ - begin_) {
+  auto block = source_.get(cid);
+  if (!block) return block.error();
+  if (!*block) {
+    return content::make_error(content::Errc::not_found, "block " + cid.to_string() + " not found");
+  }
+  leaf_ = std::move(**block);
+  if ((size && leaf_.size() != *size) || offset + length > leaf_.size()) {
+    return content::make_error(content::Errc::malformed, "block " + cid.to_string() + " holds " +
+                                                             std::to_string(leaf_.size()) +
+                                                             " bytes, fewer than its parent says");
+  }
+  BodyPiece piece;
+  piece.bytes = ByteView(leaf_).subspan(offset, length);
+  return piece;
+}
+
+Result<BodyPiece> FileBody::pull(bool files) {
+  file_.reset();
+  std::optional<Result<BodyPiece>> got;
+  if (files && !cursor_ && !root_tried_ &&
+      root_.codec() == static_cast<std::uint64_t>(content::Codec::raw) && !root_.is_identity() &&
+      end_ - begin_ - produced_ >= kMinFileSpan) {
+    // A one-block file: its whole remaining range from the block's file.
+    root_tried_ = true;
+    auto file = store_.open_block_file(root_);
+    if (!file) return storage::to_content(file.error());
+    if (*file) {
+      if ((*file)->size() < end_) {
+        return content::make_error(content::Errc::malformed,
+                                   root_.to_string() + " holds " + std::to_string((*file)->size()) +
+                                       " bytes, fewer than the " + std::to_string(end_) +
+                                       " the response promised");
+      }
+      BodyPiece piece;
+      piece.file = (*file)->fd();
+      piece.file_offset = begin_ + produced_;
+      piece.file_length = end_ - begin_ - produced_;
+      file_ = std::move(**file);
+      got = piece;
+    }
+  }
+  if (!got) {
+    if (!cursor_) {
+      auto c = content::FileCursor::open(source_, root_, begin_ + produced_, end_);
+      if (!c) return c.error();
+      if (c->end() != end_) {
+        return content::make_error(content::Errc::malformed,
+                                   root_.to_string() + " holds " + std::to_string(c->file_size()) +
+                                       " bytes, fewer than the " + std::to_string(end_) +
+                                       " the response promised");
+      }
+      cursor_.emplace(std::move(*c));
+    }
+    auto slice = cursor_->next_slice(files ? kMinFileSpan : 0);
+    if (!slice) return slice.error();
+    if (slice->leaf) {
+      got = raw_span(*slice->leaf, slice->leaf_size, slice->offset, slice->length);
+      if (!*got) return *got;
+    } else {
+      BodyPiece piece;
+      piece.bytes = slice->bytes;
+      got = piece;
+    }
+  }
+  const BodyPiece piece = **got;
+  produced_ += piece.size();
+  if (piece.end() && produced_ != end_ - begin_) {
     return content::make_error(content::Errc::truncated,
                                root_.to_string() + " ended after " + std::to_string(produced_) +
                                    " of " + std::to_string(end_ - begin_) + " bytes");
   }
-  // The charge follows what the cursor now holds: the block just read.
+  // The charge follows what the body now holds in memory: the bytes just
+  // read, nothing for a file piece.
+  const std::uint64_t held = piece.is_file() ? 0 : piece.size();
+  last_was_file_ = piece.is_file();
   if (charged_ == 0) charged_since_ = Clock::now();
-  if (piece->size() < charged_) {
-    budget().give(charged_ - piece->size());
-  } else if (piece->size() > charged_) {
-    budget().force_take(piece->size() - charged_);
+  if (held < charged_) {
+    budget().give(charged_ - held);
+  } else if (held > charged_) {
+    budget().force_take(held - charged_);
   }
-  charged_ = piece->size();
+  charged_ = held;
   return piece;
 }
 
 Result<ByteView> FileBody::prime() {
   if (primed_) return *primed_;
-  auto piece = pull();
+  auto piece = pull(false);
   if (!piece) return piece.error();
-  primed_ = *piece;
-  return *piece;
+  primed_ = piece->bytes;
+  return piece->bytes;
 }
 
 Awaitable<Result<ByteView>> FileBody::next() {
+  auto piece = co_await advance(false);
+  if (!piece) co_return piece.error();
+  co_return piece->bytes;
+}
+
+Awaitable<Result<BodyPiece>> FileBody::next_piece() { return advance(true); }
+
+Awaitable<Result<BodyPiece>> FileBody::advance(bool files) {
   if (primed_) {
-    ByteView first = *primed_;
+    BodyPiece first;
+    first.bytes = *primed_;
     primed_.reset();
     // An empty primed piece means the range was empty: the end.
     co_return first;
   }
   if (produced_ == end_ - begin_) {
     give_back();
-    co_return ByteView{};
+    co_return BodyPiece{};
   }
   // Looks at the store for a block that a running fill has not stored yet.
   std::chrono::milliseconds look = BlockFill::first_look;
@@ -272,7 +364,9 @@ Awaitable<Result<ByteView>> FileBody::next() {
     // What the next block may hold. The body keeps its share and its cursor
     // unless it must pass the share on (file_body.hpp) or the next block does
     // not fit; then it queues behind the others and reopens its cursor.
-    const std::uint64_t want = std::min(end_ - begin_ - produced_, kLeafEstimate);
+    // After a file piece, the next is likely one too: no share before it.
+    const std::uint64_t want =
+        files && last_was_file_ ? 0 : std::min(end_ - begin_ - produced_, kLeafEstimate);
     if (charged_ > 0) {
       const bool keep = !budget().should_pass_on(charged_since_) &&
                         (charged_ >= want || budget().try_take(want - charged_));
@@ -282,14 +376,14 @@ Awaitable<Result<ByteView>> FileBody::next() {
         charged_ = std::max(charged_, want);
       }
     }
-    if (charged_ == 0) {
+    if (charged_ == 0 && want > 0) {
       co_await budget().take(want);
       charged_ = want;
       charged_since_ = Clock::now();
     }
     // A fill that had ended before this read has stored all it will store.
     const bool ended = fill_ && fill_->ended.load(std::memory_order_acquire);
-    auto piece = pull();
+    auto piece = pull(files);
     if (piece || !fill_ || piece.error().code != content::Errc::not_found) co_return piece;
     if (ended) {
       co_return content::make_error(content::Errc::not_found,

@@ -90,18 +90,35 @@ class FileBody final : public BodySource {
   content::Result<content::ByteView> prime();
 
   Awaitable<content::Result<content::ByteView>> next() override;
+  // Leaves that the store keeps in block files (and a root that is one) come
+  // as file pieces, sent without a copy and without a share of the budget.
+  Awaitable<content::Result<BodyPiece>> next_piece() override;
+
+  // Spans of at least this many bytes of a raw block are sent from its file.
+  static constexpr std::uint64_t kMinFileSpan = std::uint64_t{64} << 10;
 
   ~FileBody() override;
   FileBody(const FileBody&) = delete;
   FileBody& operator=(const FileBody&) = delete;
 
  private:
-  content::Result<content::ByteView> pull();
+  Awaitable<content::Result<BodyPiece>> advance(bool files);
+  content::Result<BodyPiece> pull(bool files);
+  // The piece for `length` bytes of raw block `cid` from `offset`, `size`
+  // bytes long by its parent (or nullopt: a root); a file piece when the
+  // store keeps it in a file, bytes otherwise.
+  content::Result<BodyPiece> raw_span(const content::Cid& cid, std::optional<std::uint64_t> size,
+                                      std::uint64_t offset, std::uint64_t length);
   // Gives the budget back, closing the cursor (the caller reopens it at
   // begin_ + produced_).
   void give_back();
 
+  storage::BlockStore& store_;
   storage::StoreBlockSource source_;
+  std::optional<storage::BlockFile> file_;  // the file of the last file piece
+  content::Bytes leaf_;                     // a raw leaf read whole for a bytes piece
+  bool root_tried_ = false;                 // raw root: asked the store for its file
+  bool last_was_file_ = false;
   std::shared_ptr<const BlockFill> fill_;
   content::Cid root_;
   std::uint64_t begin_;

@@ -5,6 +5,15 @@
 #include "server/http_policy.hpp"
 
 namespace srcgate::server {
+
+Awaitable<content::Result<BodyPiece>> BodySource::next_piece() {
+  auto bytes = co_await next();
+  if (!bytes) co_return bytes.error();
+  BodyPiece piece;
+  piece.bytes = *bytes;
+  co_return piece;
+}
+
 namespace {
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 }  // namespace

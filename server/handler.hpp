@@ -66,6 +66,19 @@ struct Request {
   std::string_view header(std::string_view name) const;
 };
 
+// One piece of a body: bytes in memory, or `file_length` bytes of an open
+// file from `file_offset` (sent with sendfile(2), without a copy). The
+// descriptor belongs to the source and stays open until its next call.
+struct BodyPiece {
+  content::ByteView bytes;
+  int file = -1;
+  std::uint64_t file_offset = 0;
+  std::uint64_t file_length = 0;
+  bool is_file() const { return file >= 0; }
+  std::uint64_t size() const { return is_file() ? file_length : bytes.size(); }
+  bool end() const { return size() == 0; }
+};
+
 // A response body produced piece by piece.
 class BodySource {
  public:
@@ -79,6 +92,10 @@ class BodySource {
   // The session applies its write timeout to each piece; a source that waits
   // (an upstream fetch) must bound its own waits.
   virtual Awaitable<content::Result<content::ByteView>> next() = 0;
+  // next(), for a session that can send files: a source that reads from the
+  // store's block files may answer with file pieces (the same bytes). One
+  // session uses either next() or next_piece(), not both.
+  virtual Awaitable<content::Result<BodyPiece>> next_piece();
 };
 
 struct Response {
