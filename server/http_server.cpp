@@ -289,6 +289,9 @@ class HttpServer::Impl {
     if (started_.exchange(true) || stopping_) {
       throw std::logic_error("HttpServer::start called twice or after stop");
     }
+    // sendfile(2) has no MSG_NOSIGNAL: a client that resets the connection
+    // mid-file would kill the process with SIGPIPE instead of failing the write.
+    std::signal(SIGPIPE, SIG_IGN);
     const std::string where = "listen " + options_.host + ":" + std::to_string(options_.port);
     ErrorCode ec;
     tcp::resolver resolver(ioc_);

@@ -63,7 +63,9 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and listens, then starts the threads. Throws std::system_error
+  // Binds and listens, then starts the threads. Sets SIGPIPE to be ignored in
+  // the whole process (file bodies go out with sendfile(2), which cannot ask
+  // for no signal per call): a reset connection is then a write error. Throws std::system_error
   // ("listen 0.0.0.0:8080: Address already in use") when it cannot. Once, and
   // not after stop().
   void start();

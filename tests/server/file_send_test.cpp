@@ -3,6 +3,11 @@
 // and in a one-block file, under /sha256/ and /ipfs/, with both import
 // profiles; and a block file changed on disk, which cuts the connection
 // before the promised length rather than sending other bytes.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -92,4 +97,37 @@ TEST_CASE("a block file changed on disk cuts the response short") {
   auto r = test::http(gw.url() + "/sha256/" + content::to_hex(s.digests.sha256));
   CHECK(r.status == 500);
   CHECK(r.body.find("checksum") != std::string::npos);
+}
+
+TEST_CASE("a client that leaves in the middle of a block file does not stop the server") {
+  // Regression: sendfile(2) to a reset connection raised SIGPIPE, which
+  // killed `srcgate serve` (found by bench/gateway-rss.sh, whose curl
+  // clients stop at --max-time).
+  test::TestGateway gw;
+  const auto big = test::deterministic_bytes("file-send-leave", 8 << 20);
+  const auto s = gw.import(big);
+  const std::string url = gw.url() + "/sha256/" + content::to_hex(s.digests.sha256);
+  const std::string request =
+      "GET /sha256/" + content::to_hex(s.digests.sha256) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 0; i < 3; ++i) {
+    // Read the headers and a little of the body, then reset the connection
+    // while the server is inside a file piece (SO_LINGER 0: close sends RST).
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port =
+        htons(static_cast<std::uint16_t>(std::stoi(gw.url().substr(gw.url().rfind(':') + 1))));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+    char buf[65536];
+    REQUIRE(::recv(fd, buf, sizeof buf, 0) > 0);
+    const linger reset{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(fd);
+  }
+  auto whole = test::http(url);
+  CHECK(whole.status == 200);
+  CHECK(whole.body.size() == big.size());
 }
