@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -152,6 +153,10 @@ std::unique_ptr<storage::BlockStore> open(
   o.dir = dir;
   o.store.max_size = cap;
   o.blob_compression = c;
+  // For A/B runs of the two block layouts (0: every block in RocksDB).
+  if (const char* v = std::getenv("STORE_BENCH_MIN_FILE_BLOCK_SIZE")) {
+    o.min_file_block_size = std::stoull(v);
+  }
   return must(storage::open_rocksdb_store(o), "open");
 }
 

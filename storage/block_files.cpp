@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <system_error>
 
 #include "content/encoding.hpp"
@@ -97,12 +99,45 @@ Result<BlockFiles::Staged> BlockFiles::stage(std::string_view key, content::Byte
   s.tmp = dir_ / "tmp" / (std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1)));
   s.size = bytes.size();
   s.crc = crc32c(0, bytes);
-  FdGuard fd{::open(s.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)};
+  // Whole 4 KiB blocks go around the page cache (see the header); the
+  // bytes are copied to an aligned buffer first, as O_DIRECT requires.
+  bool direct = direct_writes_.load(std::memory_order_relaxed) && !bytes.empty() &&
+                bytes.size() % kDirectAlign == 0;
+  const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+  FdGuard fd{::open(s.tmp.c_str(), flags | (direct ? O_DIRECT : 0), 0644)};
+  if (fd.fd < 0 && direct && errno == EINVAL) {  // tmpfs and others: no O_DIRECT
+    direct_writes_ = false;
+    direct = false;
+    fd.fd = ::open(s.tmp.c_str(), flags, 0644);
+  }
   if (fd.fd < 0) return io_failure(errno, "creating", s.tmp);
+  content::ByteView from = bytes;
+  if (direct) {
+    thread_local std::unique_ptr<std::uint8_t, decltype(&std::free)> aligned(nullptr, &std::free);
+    thread_local std::size_t capacity = 0;
+    if (capacity < bytes.size()) {
+      aligned.reset(static_cast<std::uint8_t*>(std::aligned_alloc(kDirectAlign, bytes.size())));
+      capacity = aligned ? bytes.size() : 0;
+    }
+    if (aligned) {
+      std::memcpy(aligned.get(), bytes.data(), bytes.size());
+      from = content::ByteView(aligned.get(), bytes.size());
+    } else {
+      direct = false;
+      ::fcntl(fd.fd, F_SETFL, ::fcntl(fd.fd, F_GETFL) & ~O_DIRECT);
+    }
+  }
   std::uint64_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd.fd, bytes.data() + done, bytes.size() - done);
+  while (done < from.size()) {
+    const ssize_t n = ::write(fd.fd, from.data() + done, from.size() - done);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINVAL && direct) {
+      // The file system refused the direct write: go on through the page cache.
+      direct_writes_ = false;
+      direct = false;
+      ::fcntl(fd.fd, F_SETFL, ::fcntl(fd.fd, F_GETFL) & ~O_DIRECT);
+      continue;
+    }
     if (n <= 0) {
       const int e = n < 0 ? errno : ENOSPC;
       ::unlink(s.tmp.c_str());
