@@ -220,40 +220,55 @@ void FileBody::give_back() {
   charged_ = 0;
 }
 
-Result<BodyPiece> FileBody::raw_span(const content::Cid& cid, std::optional<std::uint64_t> size,
-                                     std::uint64_t offset, std::uint64_t length) {
+namespace {
+
+// "<root> holds <have> bytes, fewer than the <end> the response promised".
+content::Error short_file(const content::Cid& root, std::uint64_t have, std::uint64_t end) {
+  return content::make_error(content::Errc::malformed,
+                             root.to_string() + " holds " + std::to_string(have) +
+                                 " bytes, fewer than the " + std::to_string(end) +
+                                 " the response promised");
+}
+
+}  // namespace
+
+Result<std::optional<BodyPiece>> FileBody::file_piece(const content::Cid& cid,
+                                                      std::optional<std::uint64_t> size,
+                                                      std::uint64_t offset, std::uint64_t length) {
   auto file = store_.open_block_file(cid);
   if (!file) return storage::to_content(file.error());
-  if (*file) {
-    if (size && (*file)->size() != *size) {
-      return content::make_error(content::Errc::malformed, "block " + cid.to_string() + " holds " +
-                                                               std::to_string((*file)->size()) +
-                                                               " bytes, its parent says " +
-                                                               std::to_string(*size));
-    }
-    if (offset + length > (*file)->size()) {
-      return content::make_error(content::Errc::malformed,
-                                 root_.to_string() + " holds " + std::to_string((*file)->size()) +
-                                     " bytes, fewer than the " + std::to_string(end_) +
-                                     " the response promised");
-    }
-    BodyPiece piece;
-    piece.file = (*file)->fd();
-    piece.file_offset = offset;
-    piece.file_length = length;
-    file_ = std::move(**file);
-    return piece;
+  if (!*file) return std::optional<BodyPiece>();
+  if (size && (*file)->size() != *size) {
+    return content::make_error(content::Errc::malformed, "block " + cid.to_string() + " holds " +
+                                                             std::to_string((*file)->size()) +
+                                                             " bytes, its parent says " +
+                                                             std::to_string(*size));
   }
+  if (offset + length > (*file)->size()) return short_file(root_, (*file)->size(), end_);
+  BodyPiece piece;
+  piece.file = (*file)->fd();
+  piece.file_offset = offset;
+  piece.file_length = length;
+  file_ = std::move(**file);
+  return std::optional<BodyPiece>(piece);
+}
+
+Result<BodyPiece> FileBody::raw_span(const content::Cid& cid, std::uint64_t size,
+                                     std::uint64_t offset, std::uint64_t length) {
+  auto from_file = file_piece(cid, size, offset, length);
+  if (!from_file) return from_file.error();
+  if (*from_file) return **from_file;
   auto block = source_.get(cid);
   if (!block) return block.error();
   if (!*block) {
     return content::make_error(content::Errc::not_found, "block " + cid.to_string() + " not found");
   }
   leaf_ = std::move(**block);
-  if ((size && leaf_.size() != *size) || offset + length > leaf_.size()) {
+  if (leaf_.size() != size || offset + length > leaf_.size()) {
     return content::make_error(content::Errc::malformed, "block " + cid.to_string() + " holds " +
                                                              std::to_string(leaf_.size()) +
-                                                             " bytes, fewer than its parent says");
+                                                             " bytes, its parent says " +
+                                                             std::to_string(size));
   }
   BodyPiece piece;
   piece.bytes = ByteView(leaf_).subspan(offset, length);
@@ -268,33 +283,15 @@ Result<BodyPiece> FileBody::pull(bool files) {
       end_ - begin_ - produced_ >= kMinFileSpan) {
     // A one-block file: its whole remaining range from the block's file.
     root_tried_ = true;
-    auto file = store_.open_block_file(root_);
-    if (!file) return storage::to_content(file.error());
-    if (*file) {
-      if ((*file)->size() < end_) {
-        return content::make_error(content::Errc::malformed,
-                                   root_.to_string() + " holds " + std::to_string((*file)->size()) +
-                                       " bytes, fewer than the " + std::to_string(end_) +
-                                       " the response promised");
-      }
-      BodyPiece piece;
-      piece.file = (*file)->fd();
-      piece.file_offset = begin_ + produced_;
-      piece.file_length = end_ - begin_ - produced_;
-      file_ = std::move(**file);
-      got = piece;
-    }
+    auto from_file = file_piece(root_, std::nullopt, begin_ + produced_, end_ - begin_ - produced_);
+    if (!from_file) return from_file.error();
+    if (*from_file) got = **from_file;
   }
   if (!got) {
     if (!cursor_) {
       auto c = content::FileCursor::open(source_, root_, begin_ + produced_, end_);
       if (!c) return c.error();
-      if (c->end() != end_) {
-        return content::make_error(content::Errc::malformed,
-                                   root_.to_string() + " holds " + std::to_string(c->file_size()) +
-                                       " bytes, fewer than the " + std::to_string(end_) +
-                                       " the response promised");
-      }
+      if (c->end() != end_) return short_file(root_, c->file_size(), end_);
       cursor_.emplace(std::move(*c));
     }
     auto slice = cursor_->next_slice(files ? kMinFileSpan : 0);

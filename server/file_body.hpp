@@ -104,10 +104,15 @@ class FileBody final : public BodySource {
  private:
   Awaitable<content::Result<BodyPiece>> advance(bool files);
   content::Result<BodyPiece> pull(bool files);
-  // The piece for `length` bytes of raw block `cid` from `offset`, `size`
-  // bytes long by its parent (or nullopt: a root); a file piece when the
-  // store keeps it in a file, bytes otherwise.
-  content::Result<BodyPiece> raw_span(const content::Cid& cid, std::optional<std::uint64_t> size,
+  // The file piece for [offset, offset + length) of raw block `cid` (`size`
+  // bytes by its parent, when known); nullopt when the store keeps the block
+  // otherwise.
+  content::Result<std::optional<BodyPiece>> file_piece(const content::Cid& cid,
+                                                       std::optional<std::uint64_t> size,
+                                                       std::uint64_t offset, std::uint64_t length);
+  // The same from a raw leaf of `size` bytes, read whole when it is not in a
+  // file.
+  content::Result<BodyPiece> raw_span(const content::Cid& cid, std::uint64_t size,
                                       std::uint64_t offset, std::uint64_t length);
   // Gives the budget back, closing the cursor (the caller reopens it at
   // begin_ + produced_).
