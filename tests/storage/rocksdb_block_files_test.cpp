@@ -56,6 +56,17 @@ content::Cid raw_cid_of_file(const fs::path& p) {
   return content::Cid::v1(static_cast<std::uint64_t>(content::Codec::raw), *key);
 }
 
+content::Bytes read_whole(storage::BlockStore& s, const content::Cid& root, std::uint64_t size) {
+  content::Bytes back;
+  auto r = s.read_file(root, 0, size, [&](content::ByteView b) -> storage::Result<void> {
+    content::append(back, b);
+    return {};
+  });
+  INFO((r ? "" : r.error().message));
+  REQUIRE(r.has_value());
+  return back;
+}
+
 content::Bytes read_fd(const storage::BlockFile& f) {
   content::Bytes out(f.size());
   std::uint64_t done = 0;
@@ -104,14 +115,7 @@ TEST_CASE("large blocks live in block files, small ones in RocksDB") {
   CHECK_FALSE(root_file->has_value());
 
   // Reads of the whole file give its bytes.
-  content::Bytes back;
-  REQUIRE(s->read_file(big_summary.dag.root, 0, big.size(),
-                       [&](content::ByteView b) -> storage::Result<void> {
-                         content::append(back, b);
-                         return {};
-                       })
-              .has_value());
-  CHECK(back == big);
+  CHECK(read_whole(*s, big_summary.dag.root, big.size()) == big);
 
   // The disk figure counts the files.
   auto stats = s->stats();
@@ -217,14 +221,7 @@ TEST_CASE("a store written without block files is read, and then written with th
   const auto b = import(*s, second);
   CHECK(block_files(dir.path()).size() == 2);
   for (const auto& [summary, data] : {std::pair{*a, first}, std::pair{b, second}}) {
-    content::Bytes back;
-    REQUIRE(s->read_file(summary.dag.root, 0, data.size(),
-                         [&](content::ByteView v) -> storage::Result<void> {
-                           content::append(back, v);
-                           return {};
-                         })
-                .has_value());
-    CHECK(back == data);
+    CHECK(read_whole(*s, summary.dag.root, data.size()) == data);
   }
   auto report = s->verify({});
   REQUIRE(report.has_value());
