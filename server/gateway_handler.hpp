@@ -33,6 +33,7 @@
 #include "content/importer.hpp"
 #include "server/admin_api.hpp"
 #include "server/handler.hpp"
+#include "server/hit_cache.hpp"
 #include "server/http_client.hpp"
 #include "server/ipfs_fetcher.hpp"
 #include "server/ipfs_handler.hpp"
@@ -59,6 +60,9 @@ struct GatewayOptions {
   std::vector<std::string> ipfs_gateways;
   // Expands the mirror:// URLs of PUT /api/v1/sources.
   MirrorTable mirror_table = MirrorTable::nixpkgs_defaults();
+  // The cache of hashed-mirror hits (hit_cache.hpp); capacity_bytes 0 turns
+  // it off.
+  HitCacheOptions hit_cache;
 };
 
 class GatewayHandler final : public Handler {
@@ -75,6 +79,7 @@ class GatewayHandler final : public Handler {
 
   storage::BlockStore& store_;
   GatewayOptions options_;
+  HitCache hit_cache_;
   IpfsHandler ipfs_;
   AdminApi admin_;
   std::unique_ptr<HttpClient> client_;         // null when offline
