@@ -65,22 +65,49 @@ class CachedBody final : public BodySource {
   bool done_ = false;
 };
 
-// A hit answered from its cache entry: the same answer as serve_entry's.
+// A hit answered from its cache entry: the answer of serve_entry, whose
+// header lines the entry keeps formatted (see make_hit); the conditional and
+// range rules are serve_bytes's (file_body.hpp) with ranges on, which
+// tests/server/hit_cache_test.cpp compares this with, shape by shape.
 Response serve_hit(storage::BlockStore& store, const Request& request,
                    std::shared_ptr<const CachedHit> hit) {
   store.touch(hit->root);
+  const CachedHit& h = *hit;
   Response r;
   r.cache = CacheStatus::hit;
-  r.headers.reserve(6);
-  r.header("Content-Type", "application/octet-stream");
-  r.header("Cache-Control", std::string(kImmutableCacheControl));
-  r.header("X-Ipfs-Path", hit->ipfs_path);
-  const CachedHit& h = *hit;
-  serve_bytes(r, request, h.etag, h.size, true,
-              [&](std::uint64_t begin, std::uint64_t end) -> std::unique_ptr<BodySource> {
-                if (h.bytes) return std::make_unique<CachedBody>(hit, begin, end);
-                return std::make_unique<FileBody>(store, h.root, begin, end);
-              });
+  r.header_lines = std::shared_ptr<const std::string>(hit, &h.header_lines);
+  if (if_none_match(request.header("If-None-Match"), h.etag)) {
+    r.status = 304;
+    return r;
+  }
+  RangeDecision range;
+  const std::string_view range_header = request.header("Range");
+  if (!range_header.empty() && if_range_allows(request.header("If-Range"), h.etag)) {
+    range = evaluate_range(range_header, h.size);
+  }
+  std::uint64_t begin = 0;
+  std::uint64_t end = h.size;
+  switch (range.kind) {
+    case RangeDecision::full:
+      break;
+    case RangeDecision::partial:
+      r.status = 206;
+      r.header("Content-Range", content_range(range.range, h.size));
+      begin = range.range.first;
+      end = range.range.last + 1;
+      break;
+    case RangeDecision::unsatisfiable:
+      r.status = 416;
+      r.header("Content-Range", unsatisfied_content_range(h.size));
+      return r;
+  }
+  if (begin == end) return r;  // an empty body: Content-Length 0
+  if (h.bytes) {
+    r.stream = std::make_unique<CachedBody>(std::move(hit), begin, end);
+  } else {
+    r.stream = std::make_unique<FileBody>(store, h.root, begin, end);
+  }
+  r.stream_length = end - begin;
   return r;
 }
 
@@ -92,6 +119,13 @@ std::shared_ptr<const CachedHit> make_hit(storage::BlockStore& store, const HitC
                                           const storage::NameEntry& entry,
                                           std::uint64_t generation) {
   auto hit = std::make_shared<CachedHit>(digest, entry.root, entry.size);
+  // serve_entry's headers, in its order (serve_bytes adds Etag and
+  // Accept-Ranges after the first three).
+  hit->header_lines = "Content-Type: application/octet-stream\r\nCache-Control: ";
+  hit->header_lines += kImmutableCacheControl;
+  hit->header_lines += "\r\nX-Ipfs-Path: " + hit->ipfs_path + "\r\nEtag: " + hit->etag +
+                       "\r\nAccept-Ranges: bytes\r\n";
+  hit->header_lines.shrink_to_fit();
   if (entry.size <= cache.options().max_file_bytes) {
     content::Bytes bytes;
     bytes.reserve(static_cast<std::size_t>(entry.size));

@@ -22,7 +22,7 @@ CachedHit::CachedHit(const content::Digest& d, content::Cid r, std::uint64_t s)
 
 std::uint64_t CachedHit::charge() const {
   return kEntryOverhead + root.bytes().size() + etag.capacity() + ipfs_path.capacity() +
-         (bytes ? bytes->capacity() : 0);
+         header_lines.capacity() + (bytes ? bytes->capacity() : 0);
 }
 
 std::size_t HitCache::DigestHash::operator()(const content::Digest& d) const noexcept {

@@ -57,6 +57,9 @@ struct CachedHit {
   std::uint64_t size = 0;  // file bytes
   std::string etag;        // "\"<root>\"" (make_etag)
   std::string ipfs_path;   // "/ipfs/<root>"
+  // The header lines of the hit's answers, formatted once by their user
+  // (hash_handler.cpp) for Response::header_lines.
+  std::string header_lines;
   // The whole file, when size <= max_file_bytes and it could be read.
   std::optional<content::Bytes> bytes;
   // The store's names_generation() at which lookup() last gave root and size.

@@ -623,8 +623,9 @@ class HttpServer::Impl {
 
   // Sends `res` (headers only when `head_only`). Clears `keep_alive` when the
   // connection must close after it.
+  // `head` is the caller's buffer for the header block (a session keeps one).
   Awaitable<WriteResult> write_response(TcpStream& stream, Response& res, bool head_only,
-                                        unsigned version, bool& keep_alive) {
+                                        unsigned version, bool& keep_alive, std::string& head) {
     WriteResult result;
     const bool bodiless = res.status < 200 || res.status == 204 || res.status == 304;
     const bool send_body = !head_only && !bodiless;
@@ -645,7 +646,7 @@ class HttpServer::Impl {
     if (streamed && !res.stream_length && !chunked) keep_alive = false;  // close-delimited
     if (res.close) keep_alive = false;
 
-    std::string head;
+    head.clear();
     head.reserve(512);
     head += "HTTP/1.1 ";
     append_number(head, res.status);
@@ -653,6 +654,7 @@ class HttpServer::Impl {
     head += reason_phrase(res.status);
     head += "\r\n";
     append_date(head);
+    if (res.header_lines) head += *res.header_lines;
     for (const auto& [name, value] : res.headers) {
       if (!sendable_field(name, value)) continue;
       head += name;
@@ -772,7 +774,8 @@ class HttpServer::Impl {
     Response res = Response::text(status, text);
     res.close = true;
     bool keep_alive = false;
-    const WriteResult w = co_await write_response(stream, res, false, 11, keep_alive);
+    std::string head;
+    const WriteResult w = co_await write_response(stream, res, false, 11, keep_alive, head);
     record(req, remote, req ? route_name(*req->route) : "invalid", status, w, CacheStatus::none,
            when, start);
     if (!w.complete()) co_return;
@@ -801,6 +804,8 @@ class HttpServer::Impl {
     // The header list's storage, lent to each request in turn.
     std::vector<std::pair<std::string_view, std::string_view>> header_storage;
     header_storage.reserve(16);
+    std::string head;  // each response's header block
+    head.reserve(512);
     bool keep_alive = true;
     while (keep_alive && !stopping_) {
       // Wait for the next request; stop() cancels this wait.
@@ -892,8 +897,8 @@ class HttpServer::Impl {
       }
       if (stopping_) keep_alive = false;
       if (body && !body->done()) keep_alive = false;  // unread body bytes: the framing is lost
-      const WriteResult w =
-          co_await write_response(stream, *res, req.method == Method::head, version, keep_alive);
+      const WriteResult w = co_await write_response(stream, *res, req.method == Method::head,
+                                                    version, keep_alive, head);
       record(&req, remote, route_name(route), res->status, w, res->cache, when, start);
       header_storage.swap(req.headers);
       if (!w.complete()) {

@@ -118,7 +118,20 @@ struct Gateway {
         run(ioc, server::serve_hash(*store, cached ? &cache : nullptr, nullptr, req, *hash));
     Answer a;
     a.status = r.status;
-    a.headers = r.headers;
+    // What the session sends: the preformatted lines, then `headers`.
+    if (r.header_lines) {
+      std::string_view lines = *r.header_lines;
+      for (int i = 0; i < 100 && !lines.empty(); ++i) {  // bounded: a few lines
+        const std::size_t eol = lines.find("\r\n");
+        REQUIRE(eol != std::string_view::npos);
+        const std::string_view line = lines.substr(0, eol);
+        const std::size_t colon = line.find(": ");
+        REQUIRE(colon != std::string_view::npos);
+        a.headers.emplace_back(line.substr(0, colon), line.substr(colon + 2));
+        lines.remove_prefix(eol + 2);
+      }
+    }
+    a.headers.insert(a.headers.end(), r.headers.begin(), r.headers.end());
     a.cache = r.cache;
     a.body = r.body;
     a.length = r.stream_length;
