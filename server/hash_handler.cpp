@@ -76,7 +76,8 @@ Response serve_hit(storage::BlockStore& store, const Request& request,
   Response r;
   r.cache = CacheStatus::hit;
   r.header_lines = std::shared_ptr<const std::string>(hit, &h.header_lines);
-  if (if_none_match(request.header("If-None-Match"), h.etag)) {
+  const std::string_view inm = request.header("If-None-Match");
+  if (!inm.empty() && if_none_match(inm, h.etag)) {
     r.status = 304;
     return r;
   }
