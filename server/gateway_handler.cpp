@@ -22,7 +22,16 @@ GatewayHandler::GatewayHandler(storage::BlockStore& store, GatewayOptions option
       ipfs_(store, options_.base_path),
       admin_(store,
              AdminOptions{options_.admin_token, options_.import_profile, options_.mirror_table}) {
-  if (metrics) register_store_metrics(*metrics, store_);
+  if (metrics) {
+    register_store_metrics(*metrics, store_);
+    metrics->gauge_callback(
+        "srcgate_hit_cache_bytes",
+        "Memory the hit cache holds (hashes, names and the bytes of small files), bounded by "
+        "--hit-cache-size.",
+        [this] { return static_cast<double>(hit_cache_.use().bytes); });
+    metrics->gauge_callback("srcgate_hit_cache_entries", "Hashes the hit cache holds.",
+                            [this] { return static_cast<double>(hit_cache_.use().entries); });
+  }
   if (options_.miss || !options_.ipfs_gateways.empty()) {
     client_ = std::make_unique<HttpClient>(options_.client);
   }

@@ -18,8 +18,9 @@
 // (and so the server). Owns the upstream HttpClient, the MissFetcher (when
 // the miss path is on) and the IpfsFetcher (when IPFS gateways are given);
 // the server's io_context must end before the handler
-// (fetches run on it). Registers the store gauges and the miss-path metrics
-// in `metrics` when given.
+// (fetches run on it). Registers the store gauges, the hit cache's gauges and
+// the miss-path metrics in `metrics` when given (the registry must not be
+// scraped after the handler is gone).
 // Thread-safety: immutable after construction; handle() is safe from any
 // thread, as the store is.
 #pragma once
