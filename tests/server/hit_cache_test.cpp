@@ -7,12 +7,15 @@
 // Coroutines run on an io_context driven by the test until it has no work.
 #include "server/hit_cache.hpp"
 
+#include <array>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <exception>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -145,6 +148,43 @@ struct Gateway {
 };
 
 std::string text(const content::Bytes& b) { return std::string(b.begin(), b.end()); }
+
+// What a worker thread saw of one GET through the cache.
+enum class Seen { right_bytes, wrong_bytes, not_found, cut, other };
+
+// Gateway::ask for worker threads: no Catch assertions (they are not
+// thread-safe), an io_context of its own.
+Seen ask_quietly(storage::BlockStore& store, HitCache& cache, const content::FileSummary& file,
+                 const std::string& expected) {
+  const std::string target = "/sha256/" + content::to_hex(file.digests.sha256);
+  const server::Route route = server::route(target);
+  const auto* hash = std::get_if<server::HashRequest>(&route);
+  if (hash == nullptr) return Seen::other;
+  server::Request req;
+  req.method_name = "GET";
+  req.target = target;
+  req.route = &route;
+  server::net::io_context ioc;
+  std::optional<server::Response> r;
+  server::net::co_spawn(ioc, server::serve_hash(store, &cache, nullptr, req, *hash),
+                        [&](std::exception_ptr e, server::Response v) {
+                          if (!e) r = std::move(v);
+                        });
+  ioc.run();
+  if (!r) return Seen::other;
+  if (r->status == 404) return Seen::not_found;
+  if (r->status != 200 || !r->stream) return Seen::other;
+  std::optional<std::optional<std::string>> body;
+  server::net::co_spawn(ioc, drain(*r->stream),
+                        [&](std::exception_ptr e, std::optional<std::string> v) {
+                          if (!e) body = std::move(v);
+                        });
+  ioc.restart();
+  ioc.run();
+  if (!body) return Seen::other;
+  if (!*body) return Seen::cut;  // evicted under a read: the session cuts the connection
+  return **body == expected ? Seen::right_bytes : Seen::wrong_bytes;
+}
 
 }  // namespace
 
@@ -332,4 +372,44 @@ TEST_CASE("a name re-pointed to another root is answered with the new root", "[h
   const Answer cached = gw.ask(v0, true);
   CHECK(cached == plain);
   CHECK(cached.headers[3].second == "\"" + v0.dag.root.to_string() + "\"");
+}
+
+TEST_CASE("hits racing evictions and new imports get the right bytes, a 404 or a cut, never others",
+          "[hit_cache][hash]") {
+  Gateway gw;
+  std::vector<content::Bytes> data;
+  std::vector<content::FileSummary> files;
+  for (int i = 0; i < 16; ++i) {
+    data.push_back(test::deterministic_bytes("race-" + std::to_string(i), 1000 + 100 * i));
+    files.push_back(gw.import(data.back()));
+  }
+  std::atomic<bool> stop{false};
+  std::array<std::atomic<int>, 5> seen{};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 3; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < 20000 && !stop.load(); ++i) {  // bounded
+        const std::size_t k = static_cast<std::size_t>(i * 7 + t) % files.size();
+        ++seen[static_cast<std::size_t>(ask_quietly(*gw.store, gw.cache, files[k], text(data[k])))];
+      }
+    });
+  }
+  for (int round = 0; round < 40; ++round) {
+    auto evicted = gw.store->evict_to(0);
+    REQUIRE(evicted);
+    for (const auto& d : data) gw.import(d);
+  }
+  stop = true;
+  for (auto& w : workers) w.join();
+  INFO("right " << seen[0] << ", wrong " << seen[1] << ", 404 " << seen[2] << ", cut " << seen[3]
+                << ", other " << seen[4]);
+  CHECK(seen[static_cast<std::size_t>(Seen::wrong_bytes)] == 0);
+  CHECK(seen[static_cast<std::size_t>(Seen::other)] == 0);
+  CHECK(seen[static_cast<std::size_t>(Seen::right_bytes)] > 0);
+
+  // Once an eviction has returned, no request is answered from the cache.
+  auto evicted = gw.store->evict_to(0);
+  REQUIRE(evicted);
+  for (const auto& f : files) CHECK(gw.ask(f, true).status == 404);
+  CHECK(gw.cache.use().entries == 0);
 }
