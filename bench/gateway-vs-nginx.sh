@@ -29,8 +29,7 @@
 # The nginx configuration (written to the temporary directory, no root needed):
 # daemon off, worker_processes SERVER_THREADS, sendfile on, tcp_nopush on,
 # access_log off, keepalive_requests 1000000, no open_file_cache (its default).
-# srcgate has no switch to turn its access log off: it is sent to /dev/null,
-# which still costs one write(2) per request.
+# srcgate runs with --access-log off, to match nginx's access_log off.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -152,10 +151,10 @@ cat "$www"/sha256/* >/dev/null # page cache, for nginx
 # --- the servers -----------------------------------------------------------
 start_srcgate() {
   srcgate_port=$(free_port)
-  # The access log goes to /dev/null: nginx's is off. --offline: every
-  # request is a hit, and a benchmark must not reach the internet.
+  # --access-log off: nginx's is off too. --offline: every request is a hit,
+  # and a benchmark must not reach the internet.
   "${server_cpu[@]}" "$srcgate" serve --listen "127.0.0.1:$srcgate_port" --data "$store" \
-    --threads "$server_threads" --offline 2>/dev/null &
+    --threads "$server_threads" --offline --access-log off 2>/dev/null &
   srcgate_pid=$!
   wait_http "http://127.0.0.1:$srcgate_port/readyz" ||
     die "srcgate serve did not become ready on port $srcgate_port (run it by hand to see why)"

@@ -29,6 +29,7 @@ enum class Kind {
   size,
   duration,
   log_format,
+  access_log,
   boolean,
   url_list,
 };
@@ -53,6 +54,9 @@ constexpr Key kKeys[] = {
     {"admin_token", Kind::text, {}},
     {"max_size", Kind::size, {}},
     {"log_format", Kind::log_format, {}},
+    {"access_log", Kind::access_log, {}},
+    {"access_log_buffer", Kind::size, {}},
+    {"hit_cache_size", Kind::size, {}},
     {"mirrors", Kind::url_list, "--mirror"},
     {"no_default_upstreams", Kind::boolean, {}},
     {"offline", Kind::boolean, {}},
@@ -337,6 +341,13 @@ void apply(Config& c, const Key& key, const Raw& raw) {
           fail(name, "must be between 1KiB and 1MiB, got " + std::to_string(*n), raw.source);
         }
         c.max_header_bytes = static_cast<std::size_t>(*n);
+      } else if (name == "access_log_buffer") {
+        if (*n > 16 * 1024 * 1024) {
+          fail(name, "must be at most 16MiB, got " + std::to_string(*n), raw.source);
+        }
+        c.access_log_buffer = *n;
+      } else if (name == "hit_cache_size") {
+        c.hit_cache_size = *n;
       } else {
         c.max_size = *n;
       }
@@ -368,6 +379,17 @@ void apply(Config& c, const Key& key, const Raw& raw) {
         c.log_format = LogFormat::json;
       } else {
         fail(name, "expected text or json, got " + quote_text(text), raw.source);
+      }
+      return;
+    }
+    case Kind::access_log: {
+      const std::string& text = need_text(name, raw);
+      if (text == "stderr") {
+        c.access_log = true;
+      } else if (text == "off") {
+        c.access_log = false;
+      } else {
+        fail(name, "expected stderr or off, got " + quote_text(text), raw.source);
       }
       return;
     }
@@ -671,6 +693,9 @@ std::string to_toml(const Config& c) {
   out += "max_size = " + std::to_string(c.max_size) + "\n";
   out +=
       std::string("log_format = \"") + (c.log_format == LogFormat::json ? "json" : "text") + "\"\n";
+  out += std::string("access_log = \"") + (c.access_log ? "stderr" : "off") + "\"\n";
+  out += "access_log_buffer = " + std::to_string(c.access_log_buffer) + "\n";
+  out += "hit_cache_size = " + std::to_string(c.hit_cache_size) + "\n";
   out += "mirrors = [";
   for (std::size_t i = 0; i < c.mirrors.size(); ++i) {
     out += (i == 0 ? "" : ", ") + toml_string(c.mirrors[i]);

@@ -20,6 +20,13 @@
 //   admin_token       bearer token of /api/v1/; default "" (admin API disabled)
 //   max_size          store size limit; default 0 (no limit)
 //   log_format        access log lines: "text" (logfmt) or "json"; default "text"
+//   access_log        where access lines go: "stderr" or "off"; default "stderr"
+//   access_log_buffer access lines are written together once they pass this size,
+//                     and at least once a second and at shutdown; 0 writes each line
+//                     at once; at most 16 MiB; default 64KiB
+//   hit_cache_size    memory for hashed-mirror hits kept out of the store (their names,
+//                     and the bytes of files up to 64 KiB); 0 turns the cache off;
+//                     default 32MiB
 // Upstreams (the miss path of the hashed-mirror routes):
 //   mirrors           hashed mirrors tried in order, as http:// or https:// base URLs
 //                     (trailing '/' dropped); TOML: an array of strings (or one string);
@@ -103,6 +110,9 @@ struct Config {
   std::string admin_token;
   std::uint64_t max_size = 0;
   LogFormat log_format = LogFormat::text;
+  bool access_log = true;  // "stderr" (true) or "off" (false)
+  std::uint64_t access_log_buffer = 64 * 1024;
+  std::uint64_t hit_cache_size = std::uint64_t{32} << 20;
   // Upstreams; see the key list above.
   std::vector<std::string> mirrors;
   bool no_default_upstreams = false;

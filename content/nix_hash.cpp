@@ -13,19 +13,33 @@ std::string quoted(std::string_view text) {
 
 std::size_t base64_length(std::size_t n) { return (n + 2) / 3 * 4; }
 
+// How error messages name the text: "'<text>'", plus " (after the '<prefix>'
+// prefix)" when the hash followed one. Built only when a message is, so that
+// parsing a good hash allocates no text.
+struct What {
+  std::string_view text;
+  std::size_t prefix = 0;  // length of "algo:" or "algo-", or 0
+  std::string str() const {
+    if (prefix == 0) return quoted(text);
+    return quoted(text) + " (after the '" + std::string(text.substr(0, prefix)) + "' prefix)";
+  }
+};
+
 // Decodes `body` as a hash of `algo` in the encoding its length selects.
-// `what` describes the text for error messages.
+// `what_text` names the text in error messages.
 Result<ParsedHash> decode_by_length(std::string_view body, HashAlgo algo, bool sri,
-                                    const std::string& what) {
+                                    const What& what_text) {
   const std::size_t n = digest_size(algo);
-  const std::string name(algo_name(algo));
+  const std::string_view name_view = algo_name(algo);
+  const auto name = [&] { return std::string(name_view); };
+  const auto what = [&] { return what_text.str(); };
   Result<Bytes> bytes = Bytes{};
   HashEncoding enc;
   if (sri) {
     if (body.size() != base64_length(n)) {
-      return make_error(Errc::malformed, "SRI " + name + " hash " + what + " has " +
+      return make_error(Errc::malformed, "SRI " + name() + " hash " + what() + " has " +
                                              std::to_string(body.size()) + " base64 characters; " +
-                                             name + " needs " + std::to_string(base64_length(n)));
+                                             name() + " needs " + std::to_string(base64_length(n)));
     }
     bytes = base64_decode(body, true);
     enc = HashEncoding::sri;
@@ -39,20 +53,20 @@ Result<ParsedHash> decode_by_length(std::string_view body, HashAlgo algo, bool s
     bytes = base64_decode(body, true);
     enc = HashEncoding::base64;
   } else {
-    return make_error(Errc::malformed, name + " hash " + what + " has " +
-                                           std::to_string(body.size()) + " characters; " + name +
+    return make_error(Errc::malformed, name() + " hash " + what() + " has " +
+                                           std::to_string(body.size()) + " characters; " + name() +
                                            " needs " + std::to_string(2 * n) + " (hex), " +
                                            std::to_string(nix32_length(n)) + " (nix32) or " +
                                            std::to_string(base64_length(n)) + " (base64)");
   }
   if (!bytes) {
-    return make_error(Errc::malformed, name + " hash " + what + ": " + bytes.error().message);
+    return make_error(Errc::malformed, name() + " hash " + what() + ": " + bytes.error().message);
   }
   // A base64 text of the right length can still hold a byte too many (44
   // characters without '=' are 33 bytes).
   if (bytes->size() != n) {
-    return make_error(Errc::malformed, name + " hash " + what + " decodes to " +
-                                           std::to_string(bytes->size()) + " bytes; " + name +
+    return make_error(Errc::malformed, name() + " hash " + what() + " decodes to " +
+                                           std::to_string(bytes->size()) + " bytes; " + name() +
                                            " needs " + std::to_string(n));
   }
   return ParsedHash{Digest(algo, *bytes), enc};
@@ -74,7 +88,7 @@ Result<ParsedHash> parse_nix_hash(std::string_view text, std::optional<HashAlgo>
                             " does not name its algorithm; expected 'algo:<hash>' or SRI "
                             "'algo-<base64>'");
     }
-    return decode_by_length(text, *algo, false, quoted(text));
+    return decode_by_length(text, *algo, false, What{text});
   }
   const std::string_view prefix = text.substr(0, sep);
   const std::optional<HashAlgo> named = algo_from_name(prefix);
@@ -88,9 +102,7 @@ Result<ParsedHash> parse_nix_hash(std::string_view text, std::optional<HashAlgo>
                                            std::string(algo_name(*named)) + " but " +
                                            std::string(algo_name(*algo)) + " was expected");
   }
-  const std::string what =
-      quoted(text) + " (after the '" + std::string(text.substr(0, sep + 1)) + "' prefix)";
-  return decode_by_length(text.substr(sep + 1), *named, sri, what);
+  return decode_by_length(text.substr(sep + 1), *named, sri, What{text, sep + 1});
 }
 
 std::string to_sri(const Digest& digest) {

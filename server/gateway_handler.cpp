@@ -18,10 +18,20 @@ GatewayHandler::GatewayHandler(storage::BlockStore& store, GatewayOptions option
                                MetricsRegistry* metrics)
     : store_(store),
       options_(std::move(options)),
+      hit_cache_(options_.hit_cache),
       ipfs_(store, options_.base_path),
       admin_(store,
              AdminOptions{options_.admin_token, options_.import_profile, options_.mirror_table}) {
-  if (metrics) register_store_metrics(*metrics, store_);
+  if (metrics) {
+    register_store_metrics(*metrics, store_);
+    metrics->gauge_callback(
+        "srcgate_hit_cache_bytes",
+        "Memory the hit cache holds (hashes, names and the bytes of small files), bounded by "
+        "--hit-cache-size.",
+        [this] { return static_cast<double>(hit_cache_.use().bytes); });
+    metrics->gauge_callback("srcgate_hit_cache_entries", "Hashes the hit cache holds.",
+                            [this] { return static_cast<double>(hit_cache_.use().entries); });
+  }
   if (options_.miss || !options_.ipfs_gateways.empty()) {
     client_ = std::make_unique<HttpClient>(options_.client);
   }
@@ -61,10 +71,13 @@ Awaitable<Response> GatewayHandler::handle(const Request& request) {
   const Route& route = *request.route;
   if (const auto* hash = std::get_if<HashRequest>(&route)) {
     if (auto refused = require_get_or_head(request)) co_return std::move(*refused);
+    if (auto cached = serve_cached_hash(store_, hit_cache_, request, *hash)) {
+      co_return std::move(*cached);
+    }
     if (ipfs_fetcher_ && !has_only_if_cached(request.header("Cache-Control"))) {
       co_await fetch_from_ipfs_sources(hash->digest);
     }
-    co_return co_await serve_hash(store_, fetcher_.get(), request, *hash);
+    co_return co_await serve_hash(store_, &hit_cache_, fetcher_.get(), request, *hash);
   }
   if (const auto* ipfs = std::get_if<IpfsRequest>(&route)) {
     if (auto refused = require_get_or_head(request)) co_return std::move(*refused);

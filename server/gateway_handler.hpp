@@ -18,8 +18,9 @@
 // (and so the server). Owns the upstream HttpClient, the MissFetcher (when
 // the miss path is on) and the IpfsFetcher (when IPFS gateways are given);
 // the server's io_context must end before the handler
-// (fetches run on it). Registers the store gauges and the miss-path metrics
-// in `metrics` when given.
+// (fetches run on it). Registers the store gauges, the hit cache's gauges and
+// the miss-path metrics in `metrics` when given (the registry must not be
+// scraped after the handler is gone).
 // Thread-safety: immutable after construction; handle() is safe from any
 // thread, as the store is.
 #pragma once
@@ -33,6 +34,7 @@
 #include "content/importer.hpp"
 #include "server/admin_api.hpp"
 #include "server/handler.hpp"
+#include "server/hit_cache.hpp"
 #include "server/http_client.hpp"
 #include "server/ipfs_fetcher.hpp"
 #include "server/ipfs_handler.hpp"
@@ -59,6 +61,9 @@ struct GatewayOptions {
   std::vector<std::string> ipfs_gateways;
   // Expands the mirror:// URLs of PUT /api/v1/sources.
   MirrorTable mirror_table = MirrorTable::nixpkgs_defaults();
+  // The cache of hashed-mirror hits (hit_cache.hpp); capacity_bytes 0 turns
+  // it off.
+  HitCacheOptions hit_cache;
 };
 
 class GatewayHandler final : public Handler {
@@ -75,6 +80,7 @@ class GatewayHandler final : public Handler {
 
   storage::BlockStore& store_;
   GatewayOptions options_;
+  HitCache hit_cache_;
   IpfsHandler ipfs_;
   AdminApi admin_;
   std::unique_ptr<HttpClient> client_;         // null when offline

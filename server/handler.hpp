@@ -104,6 +104,12 @@ struct Response {
   // Transfer-Encoding and Connection and drops them from this list; a field
   // whose name or value holds CR, LF or NUL is dropped too.
   std::vector<std::pair<std::string, std::string>> headers;
+  // Header lines formatted by the handler ("Name: value\r\n" each), sent as
+  // they are before `headers`: a handler that gives one answer often (the hit
+  // cache) shares its lines instead of building `headers` each time. The
+  // session does not check them: they must be well-formed and must not hold
+  // Content-Length, Transfer-Encoding or Connection.
+  std::shared_ptr<const std::string> header_lines;
   // The body, when `stream` is null. Content-Length is its size, also for HEAD.
   std::string body;
   // A streamed body. Its Content-Length is `stream_length` when known (the

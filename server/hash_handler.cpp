@@ -46,6 +46,105 @@ Response serve_entry(storage::BlockStore& store, const Request& request,
   return r;
 }
 
+// The body of a cached small hit: bytes [begin, end) of the entry's copy of
+// the file, in one piece. Holds the entry, which may leave the cache meanwhile.
+class CachedBody final : public BodySource {
+ public:
+  CachedBody(std::shared_ptr<const CachedHit> hit, std::size_t begin, std::size_t end)
+      : hit_(std::move(hit)), begin_(begin), end_(end) {}
+  Awaitable<content::Result<content::ByteView>> next() override {
+    if (done_) co_return content::ByteView{};
+    done_ = true;
+    co_return content::ByteView(hit_->bytes->data() + begin_, end_ - begin_);
+  }
+
+ private:
+  std::shared_ptr<const CachedHit> hit_;
+  std::size_t begin_;
+  std::size_t end_;
+  bool done_ = false;
+};
+
+// A hit answered from its cache entry: the answer of serve_entry, whose
+// header lines the entry keeps formatted (see make_hit); the conditional and
+// range rules are serve_bytes's (file_body.hpp) with ranges on, which
+// tests/server/hit_cache_test.cpp compares this with, shape by shape.
+Response serve_hit(storage::BlockStore& store, const Request& request,
+                   std::shared_ptr<const CachedHit> hit) {
+  store.touch(hit->root);
+  const CachedHit& h = *hit;
+  Response r;
+  r.cache = CacheStatus::hit;
+  r.header_lines = std::shared_ptr<const std::string>(hit, &h.header_lines);
+  const std::string_view inm = request.header("If-None-Match");
+  if (!inm.empty() && if_none_match(inm, h.etag)) {
+    r.status = 304;
+    return r;
+  }
+  RangeDecision range;
+  const std::string_view range_header = request.header("Range");
+  if (!range_header.empty() && if_range_allows(request.header("If-Range"), h.etag)) {
+    range = evaluate_range(range_header, h.size);
+  }
+  std::uint64_t begin = 0;
+  std::uint64_t end = h.size;
+  switch (range.kind) {
+    case RangeDecision::full:
+      break;
+    case RangeDecision::partial:
+      r.status = 206;
+      r.header("Content-Range", content_range(range.range, h.size));
+      begin = range.range.first;
+      end = range.range.last + 1;
+      break;
+    case RangeDecision::unsatisfiable:
+      r.status = 416;
+      r.header("Content-Range", unsatisfied_content_range(h.size));
+      return r;
+  }
+  if (begin == end) return r;  // an empty body: Content-Length 0
+  if (h.bytes) {
+    r.stream = std::make_unique<CachedBody>(std::move(hit), begin, end);
+  } else {
+    r.stream = std::make_unique<FileBody>(store, h.root, begin, end);
+  }
+  r.stream_length = end - begin;
+  return r;
+}
+
+// The cache entry of a hit that lookup() gave at `generation`: with the
+// file's bytes when it is small. Null when those bytes cannot be read (the
+// answer then comes from serve_entry, which reports the failure as before).
+std::shared_ptr<const CachedHit> make_hit(storage::BlockStore& store, const HitCache& cache,
+                                          const content::Digest& digest,
+                                          const storage::NameEntry& entry,
+                                          std::uint64_t generation) {
+  auto hit = std::make_shared<CachedHit>(digest, entry.root, entry.size);
+  // serve_entry's headers, in its order (serve_bytes adds Etag and
+  // Accept-Ranges after the first three).
+  hit->header_lines = "Content-Type: application/octet-stream\r\nCache-Control: ";
+  hit->header_lines += kImmutableCacheControl;
+  hit->header_lines += "\r\nX-Ipfs-Path: " + hit->ipfs_path + "\r\nEtag: " + hit->etag +
+                       "\r\nAccept-Ranges: bytes\r\n";
+  hit->header_lines.shrink_to_fit();
+  if (entry.size <= cache.options().max_file_bytes) {
+    content::Bytes bytes;
+    bytes.reserve(static_cast<std::size_t>(entry.size));
+    auto read = store.read_file(
+        entry.root, 0, entry.size, [&](content::ByteView piece) -> storage::Result<void> {
+          if (bytes.size() + piece.size() > entry.size) {
+            return storage::make_error(storage::Errc::corruption, "file longer than its size");
+          }
+          bytes.insert(bytes.end(), piece.begin(), piece.end());
+          return {};
+        });
+    if (!read || bytes.size() != entry.size) return nullptr;
+    hit->bytes = std::move(bytes);
+  }
+  hit->confirmed_at.store(generation, std::memory_order_relaxed);
+  return hit;
+}
+
 // The digest arrived in the store during this request: serve it as a hit,
 // counted as a miss.
 Response serve_arrived(storage::BlockStore& store, const Request& request,
@@ -82,11 +181,47 @@ class PrimedBody final : public BodySource {
 
 }  // namespace
 
-Awaitable<Response> serve_hash(storage::BlockStore& store, MissFetcher* fetcher,
+std::optional<Response> serve_cached_hash(storage::BlockStore& store, HitCache& cache,
+                                          const Request& request, const HashRequest& hash) {
+  if (!cache.enabled()) return std::nullopt;
+  const std::uint64_t generation = store.names_generation();
+  auto hit = cache.find(hash.digest);
+  if (!hit || hit->confirmed_at.load(std::memory_order_acquire) != generation) {
+    return std::nullopt;
+  }
+  return serve_hit(store, request, std::move(hit));
+}
+
+Awaitable<Response> serve_hash(storage::BlockStore& store, HitCache* cache, MissFetcher* fetcher,
                                const Request& request, const HashRequest& hash) {
+  if (cache != nullptr && !cache->enabled()) cache = nullptr;
+  std::shared_ptr<const CachedHit> cached;
+  std::uint64_t generation = 0;
+  if (cache != nullptr) {
+    // Read before the lookup below, so that a change committed after it
+    // makes the entry look stale (names_generation()).
+    generation = store.names_generation();
+    cached = cache->find(hash.digest);
+    if (cached && cached->confirmed_at.load(std::memory_order_acquire) == generation) {
+      co_return serve_hit(store, request, std::move(cached));
+    }
+  }
   auto entry = store.lookup(hash.digest);
   if (!entry) co_return Response::text(500, "storage: " + entry.error().message);
-  if (*entry) co_return serve_entry(store, request, **entry);
+  if (*entry) {
+    const storage::NameEntry& e = **entry;
+    if (cache != nullptr) {
+      if (cached && cached->root == e.root && cached->size == e.size) {
+        cached->confirmed_at.store(generation, std::memory_order_release);
+      } else {
+        cached = make_hit(store, *cache, hash.digest, e, generation);
+        if (cached) cache->insert(cached);
+      }
+      if (cached) co_return serve_hit(store, request, std::move(cached));
+    }
+    co_return serve_entry(store, request, e);
+  }
+  if (cached) cache->erase(hash.digest);  // evicted or removed since it was cached
 
   if (has_only_if_cached(request.header("Cache-Control"))) {
     Response r =

@@ -25,18 +25,35 @@
 //   declared length of 0 also waits (an empty 200 would complete before the
 //   verification).
 // A store failure is 500.
-// Thread-safety: a free function; as thread-safe as the store and fetcher.
+//
+// The hit cache (hit_cache.hpp): a hit found in it, confirmed at the store's
+// current names_generation(), is answered without reading the store (the
+// access still touches the root's recency); one whose confirmation is older
+// is looked up again first. A hit that is not in it is added, with the
+// file's bytes when it is small. The answer is the same either way: status,
+// headers in the same order, body; If-None-Match, Range and HEAD as above.
+// Thread-safety: free functions; as thread-safe as the store, cache and fetcher.
 #pragma once
 
+#include <optional>
+
 #include "server/handler.hpp"
+#include "server/hit_cache.hpp"
 #include "server/miss_fetcher.hpp"
 #include "server/router.hpp"
 #include "storage/block_store.hpp"
 
 namespace srcgate::server {
 
-// REQUIRES: request.method is GET or HEAD. `fetcher` null: offline.
-Awaitable<Response> serve_hash(storage::BlockStore& store, MissFetcher* fetcher,
+// REQUIRES: request.method is GET or HEAD. `fetcher` null: offline; `cache`
+// null: no hit cache.
+Awaitable<Response> serve_hash(storage::BlockStore& store, HitCache* cache, MissFetcher* fetcher,
                                const Request& request, const HashRequest& hash);
+
+// The answer from `cache` alone: when it holds `hash` confirmed at the
+// store's current generation; nullopt otherwise (then call serve_hash).
+// REQUIRES: request.method is GET or HEAD.
+std::optional<Response> serve_cached_hash(storage::BlockStore& store, HitCache& cache,
+                                          const Request& request, const HashRequest& hash);
 
 }  // namespace srcgate::server

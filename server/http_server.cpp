@@ -20,6 +20,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -108,8 +109,27 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 }
 
 bool token_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+      return true;
+    default:
+      return false;
+  }
 }
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -122,7 +142,10 @@ bool iequals(std::string_view a, std::string_view b) {
 // Header fields the session writes itself, or that would break the framing.
 bool sendable_field(std::string_view name, std::string_view value) {
   if (name.empty() || !std::all_of(name.begin(), name.end(), token_char)) return false;
-  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) return false;
+  // One pass (find_first_of would call memchr once per character).
+  for (const char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
   return !iequals(name, "content-length") && !iequals(name, "transfer-encoding") &&
          !iequals(name, "connection");
 }
@@ -142,10 +165,16 @@ void append_date(std::string& out) {
   out.append(cached, cached_size);
 }
 
-std::string reason_phrase(unsigned status) {
+std::string_view reason_phrase(unsigned status) {
   const auto r = http::obsolete_reason(static_cast<http::status>(status));
   if (r.empty() || r.front() == '<') return {};
-  return std::string(r);
+  return std::string_view(r.data(), r.size());
+}
+
+void append_number(std::string& out, std::uint64_t v) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
 }
 
 // The body of an accepted upload (/api/v1/), read from the session's socket
@@ -257,6 +286,66 @@ struct ServerMetrics {
   Counter& misses;
 };
 
+// The children of srcgate_http_requests_total, _response_body_bytes_total
+// and _request_duration_seconds for one (route, method, status), resolved
+// once: Family::with() compares label strings in a map under a lock; here a
+// request costs a hash of three words and one atomic load. Keys are the
+// labels' data pointers (route_name(), method_label() and the session's
+// literals are static strings), so a key never dangles; two pointers to
+// equal text merely resolve to the same children twice. At most kMaxOwned
+// combinations are kept; beyond them, every call resolves.
+// Thread-safety: get() from any thread; entries are immutable once published.
+class RequestMetricsCache {
+ public:
+  struct Children {
+    const char* route = nullptr;
+    const char* method = nullptr;
+    unsigned status = 0;
+    Counter* requests = nullptr;
+    Counter* body_bytes = nullptr;
+    Histogram* duration = nullptr;
+  };
+
+  RequestMetricsCache(CounterFamily& requests, CounterFamily& body_bytes, HistogramFamily& duration)
+      : requests_(requests), body_bytes_(body_bytes), duration_(duration) {}
+
+  Children get(std::string_view route, std::string_view method, unsigned status) {
+    const auto key = reinterpret_cast<std::uintptr_t>(route.data()) * 31 +
+                     reinterpret_cast<std::uintptr_t>(method.data()) * 7 + status;
+    auto& slot = slots_[(key ^ (key >> 9)) % kSlots];
+    const Children* c = slot.load(std::memory_order_acquire);
+    if (c != nullptr && c->route == route.data() && c->method == method.data() &&
+        c->status == status) {
+      return *c;
+    }
+    char buf[16];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, status);
+    const std::string_view status_text(buf, static_cast<std::size_t>(end - buf));
+    Children fresh{route.data(),
+                   method.data(),
+                   status,
+                   &requests_.with({route, method, status_text}),
+                   &body_bytes_.with({route}),
+                   &duration_.with({route})};
+    std::lock_guard lock(mu_);
+    if (owned_.size() < kMaxOwned) {
+      owned_.push_back(std::make_unique<Children>(fresh));
+      slot.store(owned_.back().get(), std::memory_order_release);
+    }
+    return fresh;
+  }
+
+ private:
+  static constexpr std::size_t kSlots = 256;
+  static constexpr std::size_t kMaxOwned = 4096;
+  CounterFamily& requests_;
+  CounterFamily& body_bytes_;
+  HistogramFamily& duration_;
+  std::array<std::atomic<const Children*>, kSlots> slots_{};
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Children>> owned_;  // guarded by mu_; never shrinks
+};
+
 struct WriteResult {
   std::uint64_t body_bytes = 0;
   std::string outcome;  // empty, or why the response was cut
@@ -274,6 +363,7 @@ class HttpServer::Impl {
         registry_(std::move(metrics)),
         log_(std::move(log)),
         metrics_(*registry_),
+        request_metrics_(metrics_.requests, metrics_.body_bytes, metrics_.duration),
         ioc_(static_cast<int>(std::max(1u, options_.threads))),
         control_(net::make_strand(ioc_)),
         acceptor_(control_),
@@ -594,8 +684,9 @@ class HttpServer::Impl {
 
   // Sends `res` (headers only when `head_only`). Clears `keep_alive` when the
   // connection must close after it.
+  // `head` is the caller's buffer for the header block (a session keeps one).
   Awaitable<WriteResult> write_response(TcpStream& stream, Response& res, bool head_only,
-                                        unsigned version, bool& keep_alive) {
+                                        unsigned version, bool& keep_alive, std::string& head) {
     WriteResult result;
     const bool bodiless = res.status < 200 || res.status == 204 || res.status == 304;
     const bool send_body = !head_only && !bodiless;
@@ -616,14 +707,15 @@ class HttpServer::Impl {
     if (streamed && !res.stream_length && !chunked) keep_alive = false;  // close-delimited
     if (res.close) keep_alive = false;
 
-    std::string head;
-    head.reserve(256);
+    head.clear();
+    head.reserve(512);
     head += "HTTP/1.1 ";
-    head += std::to_string(res.status);
+    append_number(head, res.status);
     head += ' ';
     head += reason_phrase(res.status);
     head += "\r\n";
     append_date(head);
+    if (res.header_lines) head += *res.header_lines;
     for (const auto& [name, value] : res.headers) {
       if (!sendable_field(name, value)) continue;
       head += name;
@@ -633,9 +725,13 @@ class HttpServer::Impl {
     }
     if (!bodiless) {
       if (!had_stream) {
-        head += "Content-Length: " + std::to_string(res.body.size()) + "\r\n";
+        head += "Content-Length: ";
+        append_number(head, res.body.size());
+        head += "\r\n";
       } else if (res.stream_length) {
-        head += "Content-Length: " + std::to_string(*res.stream_length) + "\r\n";
+        head += "Content-Length: ";
+        append_number(head, *res.stream_length);
+        head += "\r\n";
       } else if (chunked) {
         head += "Transfer-Encoding: chunked\r\n";
       }  // else close-delimited, or HEAD of a body of unknown length
@@ -718,11 +814,11 @@ class HttpServer::Impl {
               unsigned status, const WriteResult& w, CacheStatus cache,
               std::chrono::system_clock::time_point when, Clock::time_point start) {
     const auto elapsed = Clock::now() - start;
-    const std::string status_text = std::to_string(status);
     const std::string_view method = req ? method_label(req->method) : std::string_view("-");
-    metrics_.requests.with({route_label, method, status_text}).inc();
-    metrics_.body_bytes.with({route_label}).inc(w.body_bytes);
-    metrics_.duration.with({route_label}).observe(std::chrono::duration<double>(elapsed).count());
+    const auto children = request_metrics_.get(route_label, method, status);
+    children.requests->inc();
+    children.body_bytes->inc(w.body_bytes);
+    children.duration->observe(std::chrono::duration<double>(elapsed).count());
     if (cache == CacheStatus::hit) metrics_.hits.inc();
     if (cache == CacheStatus::miss) metrics_.misses.inc();
     if (log_ && log_->enabled()) {
@@ -748,7 +844,8 @@ class HttpServer::Impl {
     Response res = Response::text(status, text);
     res.close = true;
     bool keep_alive = false;
-    const WriteResult w = co_await write_response(stream, res, false, 11, keep_alive);
+    std::string head;
+    const WriteResult w = co_await write_response(stream, res, false, 11, keep_alive, head);
     record(req, remote, req ? route_name(*req->route) : "invalid", status, w, CacheStatus::none,
            when, start);
     if (!w.complete()) co_return;
@@ -774,6 +871,11 @@ class HttpServer::Impl {
     const auto peer = stream.socket().remote_endpoint(ec);
     const std::string remote = ec ? std::string("-") : endpoint_text(peer);
     beast::flat_buffer buffer(options_.max_header_bytes + 65536);
+    // The header list's storage, lent to each request in turn.
+    std::vector<std::pair<std::string_view, std::string_view>> header_storage;
+    header_storage.reserve(16);
+    std::string head;  // each response's header block
+    head.reserve(512);
     bool keep_alive = true;
     while (keep_alive && !stopping_) {
       // Wait for the next request; stop() cancels this wait.
@@ -821,7 +923,8 @@ class HttpServer::Impl {
       req.method_name = std::string_view(msg.method_string().data(), msg.method_string().size());
       req.target = std::string_view(msg.target().data(), msg.target().size());
       req.remote = remote;
-      req.headers.reserve(16);
+      req.headers.swap(header_storage);
+      req.headers.clear();
       for (const auto& field : msg) {
         req.headers.emplace_back(
             std::string_view(field.name_string().data(), field.name_string().size()),
@@ -864,9 +967,10 @@ class HttpServer::Impl {
       }
       if (stopping_) keep_alive = false;
       if (body && !body->done()) keep_alive = false;  // unread body bytes: the framing is lost
-      const WriteResult w =
-          co_await write_response(stream, *res, req.method == Method::head, version, keep_alive);
+      const WriteResult w = co_await write_response(stream, *res, req.method == Method::head,
+                                                    version, keep_alive, head);
       record(&req, remote, route_name(route), res->status, w, res->cache, when, start);
+      header_storage.swap(req.headers);
       if (!w.complete()) {
         // Cut, never completed: close without a graceful shutdown.
         ErrorCode ignored;
@@ -889,6 +993,7 @@ class HttpServer::Impl {
   std::shared_ptr<MetricsRegistry> registry_;
   std::shared_ptr<AccessLog> log_;
   ServerMetrics metrics_;
+  RequestMetricsCache request_metrics_;
   std::mutex conns_mu_;
   std::unordered_set<std::shared_ptr<Connection>> conns_;
   std::atomic<bool> started_{false};

@@ -60,9 +60,13 @@ Route route_hash(std::string_view algo_segment, std::string_view encoded) {
   if (encoded.empty()) {
     return BadRequest{"missing hash after /" + std::string(algo_segment) + "/"};
   }
-  const std::optional<std::string> text = percent_decode(encoded);
-  if (!text) return BadRequest{"hash " + quoted(encoded) + " has a malformed percent-escape"};
-  auto parsed = content::parse_nix_hash(*text, algo);
+  // Hashes rarely hold a '%': parse those in place, without a decoded copy.
+  std::optional<std::string> decoded;
+  if (encoded.find('%') != std::string_view::npos) {
+    decoded = percent_decode(encoded);
+    if (!decoded) return BadRequest{"hash " + quoted(encoded) + " has a malformed percent-escape"};
+  }
+  auto parsed = content::parse_nix_hash(decoded ? std::string_view(*decoded) : encoded, algo);
   if (!parsed) return BadRequest{parsed.error().message};
   return HashRequest{parsed->digest, parsed->encoding};
 }

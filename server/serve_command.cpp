@@ -91,6 +91,14 @@ constexpr ConfigFlag kFlags[] = {
     {"max-size", "max_size", "SIZE", "cap the store at SIZE (default 0: no cap)"},
     {"log-format", "log_format", "text|json",
      "access log lines on stderr: logfmt text or JSON (default text)"},
+    {"access-log", "access_log", "stderr|off",
+     "where the access log goes: standard error, or nowhere (default stderr)"},
+    {"access-log-buffer", "access_log_buffer", "SIZE",
+     "write access lines together once they pass SIZE, and at least once a second; 0 writes "
+     "each line at once (default 64KiB)"},
+    {"hit-cache-size", "hit_cache_size", "SIZE",
+     "memory for hot hashed-mirror hits, served without a store read (their names, and the "
+     "bytes of files up to 64 KiB); 0 turns it off (default 32MiB)"},
     {"mirror", "mirrors", "URL",
      "an upstream hashed mirror (http:// or https://, e.g. http://srcgate-2:8080); repeat "
      "for more, asked in order; replaces the list of $SRCGATE_MIRRORS and the file",
@@ -251,6 +259,7 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
   }
   GatewayOptions gateway_options;
   gateway_options.base_path = cfg.base_path;
+  gateway_options.hit_cache.capacity_bytes = cfg.hit_cache_size;
   gateway_options.admin_token = cfg.admin_token;
   for (const auto& [site, urls] : cfg.mirror_sites) {
     if (auto ok = gateway_options.mirror_table.set_site(site, urls); !ok) {
@@ -283,9 +292,11 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
     err << "srcgate serve: config: ca_file: " << e.what() << '\n';
     return kExitUsage;
   }
+  AccessLogBuffering buffering;
+  buffering.buffer_bytes = static_cast<std::size_t>(cfg.access_log_buffer);
   auto log = std::make_shared<AccessLog>(
       cfg.log_format == config::LogFormat::json ? AccessLogFormat::json : AccessLogFormat::text,
-      stderr);
+      cfg.access_log ? stderr : nullptr, buffering);
   HttpServer server(server_options(cfg), handler, metrics, log);
   server.start();  // throws std::system_error when the address cannot be bound
   err << "srcgate serve: upstreams: " << describe_upstreams(cfg, gateway_options) << '\n';
@@ -308,6 +319,7 @@ int run_serve_command(const std::vector<std::string>& args, std::ostream& out, s
       << (cfg.config_file ? ", config " + cfg.config_file->string() : std::string()) << "; store "
       << (*store)->describe() << std::endl;
   server.stop_on_signal_and_wait();
+  log->flush();  // the last access lines, before the line that says it stopped
   err << "srcgate serve: stopped" << std::endl;
   return kExitOk;
 }

@@ -38,6 +38,7 @@
 // thread at a time, and must not outlive their store.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -227,6 +228,16 @@ class BlockStore {
   virtual void touch(const content::Cid& root) = 0;
   // Writes pending accesses to the backend.
   [[nodiscard]] virtual Result<void> flush() = 0;
+  // A number that changes after every change that may make lookup() of some
+  // digest answer otherwise than before (a commit that writes names, an
+  // eviction or gc that removes them), and is read with one atomic load. A
+  // caller that keeps lookup() answers (the server's HitCache) reads it
+  // before the lookup and may reuse the answer while it has not changed.
+  // The default changes at every call, so nothing may be reused.
+  virtual std::uint64_t names_generation() const {
+    static std::atomic<std::uint64_t> calls{0};
+    return calls.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
 
   // Streams bytes [begin, end) of the UnixFS file `root` into `sink` (one
   // block's slice per call) and touches `root`. Errc::not_found when the root

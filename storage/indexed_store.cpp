@@ -107,6 +107,7 @@ class IndexedStore::Txn {
     auto w = s_.engine_->write(*batch_, WriteMode::logged);
     if (!w) return w.error();
     s_.counters_ = next_;
+    s_.names_generation_.fetch_add(1, std::memory_order_release);  // after the write is visible
     return {};
   }
 

@@ -53,6 +53,9 @@ class IndexedStore final : public BlockStore {
   Result<void> for_each_record(const std::function<bool(const FileRecord&)>& visit) override;
   void touch(const content::Cid& root) override;
   Result<void> flush() override;
+  std::uint64_t names_generation() const override {
+    return names_generation_.load(std::memory_order_acquire);
+  }
   Result<void> read_file(const content::Cid& root, std::uint64_t begin, std::uint64_t end,
                          const Sink& sink) override;
   std::unique_ptr<FileImport> begin_import(const content::ImportProfile& profile) override;
@@ -152,6 +155,8 @@ class IndexedStore final : public BlockStore {
   std::unordered_set<std::uint64_t> live_imports_;            // guarded by mu_
 
   std::atomic<std::uint64_t> clock_{0};
+  // Incremented after every index write (Txn::commit); see names_generation().
+  std::atomic<std::uint64_t> names_generation_{0};
   std::atomic<std::uint64_t> next_import_id_{1};
 
   std::mutex recency_mu_;

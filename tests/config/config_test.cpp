@@ -33,6 +33,9 @@ Config expected_defaults() {
   c.admin_token = "";
   c.max_size = 0;
   c.log_format = LogFormat::text;
+  c.access_log = true;
+  c.access_log_buffer = 65536;
+  c.hit_cache_size = 33554432;
   c.mirrors = {};
   c.no_default_upstreams = false;
   c.offline = false;
@@ -720,4 +723,44 @@ TEST_CASE("[mirror_sites]: a file-only table of site = [URLs], printed and read 
                     Catch::Contains("mirror_sites.gnu: expected an array of URL strings"));
   bad.file_text = "mirror_sites = 3\n";
   CHECK_THROWS_WITH(load_config(bad), Catch::Contains("mirror_sites: expected a table"));
+}
+
+TEST_CASE("the access log and hit cache keys, from the file, the environment and flags",
+          "[config]") {
+  ConfigSources s = base_sources();
+  s.flags["config"] = "/etc/srcgate.toml";
+  s.file_text = "access_log = \"off\"\naccess_log_buffer = \"1MiB\"\nhit_cache_size = 0\n";
+  Config c = load_config(s);
+  CHECK_FALSE(c.access_log);
+  CHECK(c.access_log_buffer == 1048576);
+  CHECK(c.hit_cache_size == 0);
+  c.config_file.reset();
+  ConfigSources again = base_sources();
+  again.file_text = to_toml(c);
+  CHECK(load_config(again) == c);
+
+  s = base_sources();
+  s.env["SRCGATE_ACCESS_LOG"] = "off";
+  s.env["SRCGATE_ACCESS_LOG_BUFFER"] = "0";
+  s.env["SRCGATE_HIT_CACHE_SIZE"] = "128MiB";
+  c = load_config(s);
+  CHECK_FALSE(c.access_log);
+  CHECK(c.access_log_buffer == 0);
+  CHECK(c.hit_cache_size == 128ull << 20);
+  s.flags["access_log"] = "stderr";
+  s.flags["hit_cache_size"] = "1M";
+  c = load_config(s);
+  CHECK(c.access_log);
+  CHECK(c.hit_cache_size == 1ull << 20);
+
+  s = base_sources();
+  s.flags["access_log"] = "/var/log/srcgate.log";
+  CHECK(error_of(s) ==
+        "config: access_log: expected stderr or off, got '/var/log/srcgate.log' (from "
+        "--access-log)");
+  s = base_sources();
+  s.env["SRCGATE_ACCESS_LOG_BUFFER"] = "1GiB";
+  CHECK(error_of(s) ==
+        "config: access_log_buffer: must be at most 16MiB, got 1073741824 (from "
+        "SRCGATE_ACCESS_LOG_BUFFER)");
 }

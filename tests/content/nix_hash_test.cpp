@@ -128,6 +128,16 @@ TEST_CASE("parse_nix_hash errors") {
     CHECK(has(e.message, "43"));
     CHECK(has(e.message, "44"));
   }
+  SECTION("messages name the text, and the prefix it followed") {
+    CHECK(bad("0mdq", HashAlgo::sha256).message ==
+          "sha256 hash '0mdq' has 4 characters; sha256 needs 64 (hex), 52 (nix32) or 44 (base64)");
+    CHECK(bad("sha256:0mdq", std::nullopt).message ==
+          "sha256 hash 'sha256:0mdq' (after the 'sha256:' prefix) has 4 characters; sha256 needs "
+          "64 (hex), 52 (nix32) or 44 (base64)");
+    CHECK(bad("sha256-AAAA", std::nullopt).message ==
+          "SRI sha256 hash 'sha256-AAAA' (after the 'sha256-' prefix) has 4 base64 characters; "
+          "sha256 needs 44");
+  }
   SECTION("characters outside nix32") {
     for (char c : {'e', 'o', 'u', 't'}) {
       std::string s = kEmptyNix32;

@@ -89,6 +89,10 @@ TEST_CASE("/metrics reports the store, hits, misses and bytes, and promtool acce
   CHECK(hash_bytes >= (900 << 10) + 10);
   CHECK(hash_bytes < (900 << 10) + 10 + 200);
   CHECK(sample(text, "srcgate_http_request_duration_seconds_count{route=\"hash\"}") == 3.0);
+  // c was served (900 KiB: its names only, no bytes); a was not in the store.
+  CHECK(sample(text, "srcgate_hit_cache_entries") == 1.0);
+  CHECK(sample(text, "srcgate_hit_cache_bytes").value_or(0) > 0);
+  CHECK(sample(text, "srcgate_hit_cache_bytes").value_or(0) < 4096);
 
   const auto file = test::TempDir();
   const auto path = file / "metrics.txt";

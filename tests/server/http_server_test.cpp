@@ -142,6 +142,11 @@ class TestHandler final : public Handler {
     if (t == "/forever") co_return streamed(1'000'000'000, 1000, 3600s, -1, true);
     if (t == "/fail-first") co_return streamed(10000, 1000, 0ms, 0, true);
     if (t == "/fail-mid") co_return streamed(10000, 1000, 0ms, 2, true);
+    if (t == "/lines") {
+      Response r = Response::text(200, "lines");
+      r.header_lines = std::make_shared<const std::string>("X-First: 1\r\nX-Second: two\r\n");
+      co_return r;
+    }
     if (t == "/background") {
       net::co_spawn(
           co_await net::this_coro::executor,
@@ -468,6 +473,23 @@ TEST_CASE("HEAD has GET's headers and no body", "[server]") {
   REQUIRE(after);
   CHECK(after->status == 200);
   CHECK(after->body == "ok\n");
+}
+
+TEST_CASE("a handler's preformatted header lines are sent with its other headers",
+          "[server]") {
+  TestServer s;
+  Client c(s.port());
+  REQUIRE(c.connected());
+  for (int i = 0; i < 2; ++i) {  // and the connection goes on after it
+    auto r = c.get("/lines");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->header("x-first") == "1");
+    CHECK(r->header("x-second") == "two");
+    CHECK(r->header("content-type") == "text/plain; charset=utf-8");
+    CHECK(r->header("content-length") == "6");
+    CHECK(r->body == "lines\n");
+  }
 }
 
 TEST_CASE("malformed requests get 400 with the reason, other methods 405", "[server]") {

@@ -9,6 +9,7 @@
 
 #include "content/digest.hpp"
 #include "content/encoding.hpp"
+#include "tests/nix/nix_support.hpp"
 #include "tests/support/test_support.hpp"
 #include "tests/support/test_upstream.hpp"
 
@@ -33,6 +34,9 @@ TEST_CASE("serve --help describes every flag", "[serve]") {
                            "--shutdown-grace",
                            "--max-size",
                            "--log-format",
+                           "--access-log",
+                           "--access-log-buffer",
+                           "--hit-cache-size",
                            "--print-config",
                            "SRCGATE_ADMIN_TOKEN",
                            "0.0.0.0:8080",
@@ -304,4 +308,31 @@ curl -sS --max-time 20 -o /dev/null -w '%{http_code}\n' "$m/sha256/$5"
   // --no-default-upstreams drops the default trustless gateway too.
   CHECK_THAT(r.err, Catch::Matchers::Contains(
                         "srcgate serve: IPFS gateways: none: an /ipfs/ miss is a 404\n"));
+}
+
+TEST_CASE("serve: buffered access lines are out by the time it says it stopped; off means none",
+          "[serve]") {
+  const std::string bin = srcgate_binary().string();
+  TempDir dir;
+  for (const bool off : {false, true}) {
+    INFO((off ? "--access-log off" : "buffered"));
+    srcgate::test::ServeProcess serve({bin, "serve", "--listen", "127.0.0.1:0", "--threads", "1",
+                                       "--offline", "--data", (dir / "data").string(),
+                                       "--access-log-buffer", "1MiB", "--access-log",
+                                       off ? "off" : "stderr"});
+    const std::string port = serve.wait_for_port();
+    const auto r = run_command({"curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
+                                "%{http_code}", "http://127.0.0.1:" + port + "/healthz"});
+    REQUIRE(r.out == "200");
+    serve.stop();  // SIGTERM, then reads stderr to its end
+    const std::string& log = serve.log();
+    const std::size_t line = log.find("method=GET target=/healthz status=200");
+    const std::size_t stopped = log.find("srcgate serve: stopped");
+    REQUIRE(stopped != std::string::npos);
+    if (off) {
+      CHECK(line == std::string::npos);
+    } else {
+      CHECK(line < stopped);
+    }
+  }
 }
