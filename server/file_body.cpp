@@ -409,38 +409,41 @@ Awaitable<Result<ByteView>> BlockBody::next() {
   co_return ByteView(block_).subspan(begin_, end_ - begin_);
 }
 
-void serve_bytes(Response& response, const Request& request, std::string_view etag,
-                 std::uint64_t size, bool ranges, const BodyFactory& body) {
-  response.header("Etag", std::string(etag));
-  if (ranges) response.header("Accept-Ranges", "bytes");
-  if (if_none_match(request.header("If-None-Match"), etag)) {
+std::optional<ByteSpan> select_bytes(Response& response, const Request& request,
+                                     std::string_view etag, std::uint64_t size, bool ranges) {
+  const std::string_view inm = request.header("If-None-Match");
+  if (!inm.empty() && if_none_match(inm, etag)) {
     response.status = 304;
-    return;
+    return std::nullopt;
   }
   RangeDecision range;
   const std::string_view range_header = request.header("Range");
   if (ranges && !range_header.empty() && if_range_allows(request.header("If-Range"), etag)) {
     range = evaluate_range(range_header, size);
   }
-  std::uint64_t begin = 0;
-  std::uint64_t end = size;
   switch (range.kind) {
     case RangeDecision::full:
-      break;
+      return ByteSpan{0, size};
     case RangeDecision::partial:
       response.status = 206;
       response.header("Content-Range", content_range(range.range, size));
-      begin = range.range.first;
-      end = range.range.last + 1;
-      break;
+      return ByteSpan{range.range.first, range.range.last + 1};
     case RangeDecision::unsatisfiable:
       response.status = 416;
       response.header("Content-Range", unsatisfied_content_range(size));
-      return;
+      return std::nullopt;
   }
-  if (begin == end) return;  // an empty body: Content-Length 0
-  response.stream = body(begin, end);
-  response.stream_length = end - begin;
+  return ByteSpan{0, size};
+}
+
+void serve_bytes(Response& response, const Request& request, std::string_view etag,
+                 std::uint64_t size, bool ranges, const BodyFactory& body) {
+  response.header("Etag", std::string(etag));
+  if (ranges) response.header("Accept-Ranges", "bytes");
+  const auto span = select_bytes(response, request, etag, size, ranges);
+  if (!span || span->begin == span->end) return;  // no body, or an empty one: Content-Length 0
+  response.stream = body(span->begin, span->end);
+  response.stream_length = span->end - span->begin;
 }
 
 }  // namespace srcgate::server

@@ -175,6 +175,20 @@ class BlockBody final : public BodySource {
   bool done_ = false;
 };
 
+// Bytes [begin, end) of a representation.
+struct ByteSpan {
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
+};
+
+// The conditional and range rules of serve_bytes, without its headers and
+// body: sets 304 when If-None-Match matches `etag`, or (when `ranges`) 206
+// with Content-Range or 416 with "bytes */size" for a single Range that
+// If-Range allows; returns the bytes to send, or nullopt when no body
+// follows (304, 416).
+std::optional<ByteSpan> select_bytes(Response& response, const Request& request,
+                                     std::string_view etag, std::uint64_t size, bool ranges);
+
 // Completes `response` (status 200, representation headers already added)
 // for a representation of `size` bytes named by `etag` (the full header
 // value): 304 without body when If-None-Match matches; when `ranges` is true,

@@ -66,9 +66,9 @@ class CachedBody final : public BodySource {
 };
 
 // A hit answered from its cache entry: the answer of serve_entry, whose
-// header lines the entry keeps formatted (see make_hit); the conditional and
-// range rules are serve_bytes's (file_body.hpp) with ranges on, which
-// tests/server/hit_cache_test.cpp compares this with, shape by shape.
+// header lines the entry keeps formatted (see make_hit), with serve_bytes's
+// conditional and range rules (select_bytes); tests/server/hit_cache_test.cpp
+// compares the two answers, shape by shape.
 Response serve_hit(storage::BlockStore& store, const Request& request,
                    std::shared_ptr<const CachedHit> hit) {
   store.touch(hit->root);
@@ -76,33 +76,10 @@ Response serve_hit(storage::BlockStore& store, const Request& request,
   Response r;
   r.cache = CacheStatus::hit;
   r.header_lines = std::shared_ptr<const std::string>(hit, &h.header_lines);
-  const std::string_view inm = request.header("If-None-Match");
-  if (!inm.empty() && if_none_match(inm, h.etag)) {
-    r.status = 304;
-    return r;
-  }
-  RangeDecision range;
-  const std::string_view range_header = request.header("Range");
-  if (!range_header.empty() && if_range_allows(request.header("If-Range"), h.etag)) {
-    range = evaluate_range(range_header, h.size);
-  }
-  std::uint64_t begin = 0;
-  std::uint64_t end = h.size;
-  switch (range.kind) {
-    case RangeDecision::full:
-      break;
-    case RangeDecision::partial:
-      r.status = 206;
-      r.header("Content-Range", content_range(range.range, h.size));
-      begin = range.range.first;
-      end = range.range.last + 1;
-      break;
-    case RangeDecision::unsatisfiable:
-      r.status = 416;
-      r.header("Content-Range", unsatisfied_content_range(h.size));
-      return r;
-  }
-  if (begin == end) return r;  // an empty body: Content-Length 0
+  const auto span = select_bytes(r, request, h.etag, h.size, true);
+  if (!span || span->begin == span->end) return r;  // no body, or an empty one: Content-Length 0
+  const std::uint64_t begin = span->begin;
+  const std::uint64_t end = span->end;
   if (h.bytes) {
     r.stream = std::make_unique<CachedBody>(std::move(hit), begin, end);
   } else {

@@ -87,6 +87,17 @@ std::string multiblock_bytes(MemoryBlockSource& src) {
 
 constexpr const char* kMultiblock = "bafybeigcisqd7m5nf3qmuvjdbakl5bdnh4ocrmacaqkpuh77qjvggmt2sa";
 
+// Imports `data` into `mem` as 1000-byte raw leaves, 4 links per node (for
+// 40 chunks: leaves, 10 parents, 3 grandparents, root).
+ImportResult import_tree(MemoryBlockSource& mem, const Bytes& data) {
+  const ImportProfile profile{"test", 1, true, 1000, 4};
+  FileImporter importer(profile, [&](Block&& b) { mem.put(b.cid, std::move(b.bytes)); });
+  importer.write(data);
+  const ImportResult r = importer.finish();
+  REQUIRE(r.size == data.size());
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("FileCursor yields multiblock.txt leaf by leaf, fetching each block once") {
@@ -174,14 +185,9 @@ TEST_CASE("FileCursor serves ranges of a file whose middle block is missing") {
 }
 
 TEST_CASE("FileCursor over a 3-level tree equals the imported bytes") {
-  // 40 chunks of 1000 bytes, 4 links per node: leaves, 10 parents, 3 grandparents, root.
-  const ImportProfile profile{"test", 1, true, 1000, 4};
   const Bytes data = srcgate::test::deterministic_bytes("cursor-seed", 40'000 - 7);
   MemoryBlockSource mem;
-  FileImporter importer(profile, [&](Block&& b) { mem.put(b.cid, std::move(b.bytes)); });
-  importer.write(data);
-  const ImportResult r = importer.finish();
-  REQUIRE(r.size == data.size());
+  const ImportResult r = import_tree(mem, data);
   const std::string whole(as_chars(data));
 
   for (auto [begin, end] : std::vector<std::pair<std::uint64_t, std::uint64_t>>{
@@ -219,13 +225,9 @@ TEST_CASE("FileCursor refuses what is not a file and a missing root") {
 }
 
 TEST_CASE("FileCursor::next_slice names raw leaves instead of fetching them") {
-  // 40 chunks of 1000 bytes, 4 links per node, raw leaves.
-  const ImportProfile profile{"test", 1, true, 1000, 4};
   const Bytes data = srcgate::test::deterministic_bytes("slice-seed", 40'000 - 7);
   MemoryBlockSource mem;
-  FileImporter importer(profile, [&](Block&& b) { mem.put(b.cid, std::move(b.bytes)); });
-  importer.write(data);
-  const ImportResult r = importer.finish();
+  const ImportResult r = import_tree(mem, data);
   const std::string whole(as_chars(data));
 
   for (auto [begin, end] : std::vector<std::pair<std::uint64_t, std::uint64_t>>{

@@ -475,8 +475,7 @@ TEST_CASE("HEAD has GET's headers and no body", "[server]") {
   CHECK(after->body == "ok\n");
 }
 
-TEST_CASE("a handler's preformatted header lines are sent with its other headers",
-          "[server]") {
+TEST_CASE("a handler's preformatted header lines are sent with its other headers", "[server]") {
   TestServer s;
   Client c(s.port());
   REQUIRE(c.connected());
